@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+// The control block: strong and weak counts and the death-hook list; the lifetime invariants.
+#pragma once
+
+#include "config.hpp"
+#include "death_hooks.hpp"
+#include "policy.hpp"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace weakref::detail {
+
+/// What a control block does with the object it was made with, erased of the object's type.
+struct alignas(8) block_ops {
+    void (*destroy)(void* block) noexcept;    // runs the object's destructor
+    void (*deallocate)(void* block) noexcept; // frees the whole allocation
+};
+
+/// Outcome of taking a hook off a list.
+enum class detach_result {
+    detached, // it was linked and now never runs
+    running,  // it was taken to run (by a death or by finalizer::operator()) and belongs to
+              // its sink
+    idle,     // it was not linked: detached or run before
+};
+
+/// The header that sits immediately before every object made by make_ref / allocate_ref.
+///
+/// Layout: 16 bytes, then the object. A handle stores the object's address and finds the
+/// block 16 bytes below it, so `ref<T>` and `weak_ref<T>` are one pointer each.
+///
+/// Lifetime invariants:
+/// - strong == 0 is final: try_add_strong never takes it back up (lock() cannot resurrect).
+/// - weak counts the weak observers, plus 1 while strong != 0; the block is freed when weak
+///   reaches zero, so it outlives the object while anyone observes it.
+/// - Hooks are linked only by holders of a strong ref, so none is added once strong is zero.
+///   The thread that takes strong to zero runs every linked hook, newest first, then the
+///   destructor, then drops the live object's weak unit.
+template <class Policy> class control_block {
+public:
+    using hook = death_hook<Policy>;
+    using list = hook_list<Policy>;
+
+    explicit control_block(const block_ops* ops) noexcept
+        : hooks_(reinterpret_cast<std::uintptr_t>(ops) | 1U) {}
+    control_block(const control_block&) = delete;
+    control_block& operator=(const control_block&) = delete;
+
+    /// The block of the object at `object` (made by make_ref or allocate_ref).
+    static control_block* of(const void* object) noexcept {
+        return reinterpret_cast<control_block*>(
+            const_cast<char*>(static_cast<const volatile char*>(object) - sizeof(control_block)));
+    }
+    [[nodiscard]] void* object() const noexcept {
+        return const_cast<char*>(reinterpret_cast<const char*>(this) + sizeof(control_block));
+    }
+
+    void add_strong() noexcept { counts_.add_strong(); }
+    bool try_add_strong() noexcept { return counts_.try_add_strong(); }
+
+    /// Drops one strong ref. At zero: hooks, newest first; then the destructor; then the
+    /// object's weak unit. No lock of weakref is held while hooks or the destructor run.
+    void release_strong() noexcept {
+        if (counts_.sole_owner() && !list::is_hook(hooks_.load(std::memory_order_relaxed))) {
+            // Nobody else holds a strong ref, a weak observer or a hook, and only a strong ref
+            // could add one: skip the atomic decrements. The counts read "dead, weak unit
+            // held" while the destructor runs, so lock() fails and a weak_from_this() taken
+            // by the destructor is counted like any other.
+            counts_.mark_dying();
+            ops()->destroy(this);
+            if (counts_.only_weak_unit()) {
+                ops()->deallocate(this);
+            } else {
+                release_weak();
+            }
+            return;
+        }
+        if (counts_.release_strong()) {
+            die();
+        }
+    }
+
+    void add_weak() noexcept { counts_.add_weak(); }
+    void release_weak() noexcept {
+        if (counts_.release_weak()) {
+            ops()->deallocate(this);
+        }
+    }
+
+    [[nodiscard]] long use_count() const noexcept {
+        return static_cast<long>(Policy::counts::strong_of(counts_.snapshot()));
+    }
+    /// The weak observers: weak handles, proxies, weak_fns and container entries.
+    [[nodiscard]] long weak_count() const noexcept {
+        const std::uint64_t v = counts_.snapshot();
+        const auto strong = Policy::counts::strong_of(v);
+        const auto weak = Policy::counts::weak_of(v);
+        return static_cast<long>(weak) - (strong != 0 ? 1 : 0);
+    }
+    [[nodiscard]] bool expired() const noexcept {
+        return Policy::counts::strong_of(counts_.snapshot()) == 0;
+    }
+
+    /// Registers `h` to run at death. The caller holds a strong ref to this object.
+    void link(hook* h) noexcept {
+        WEAKREF_ASSERT(!expired(), "a death hook registered on a dead object");
+        typename Policy::hook_guard guard(this);
+        list::push(hooks_, h);
+    }
+
+    /// Takes `h` off the list of the block at `block` unless it already ran or is running.
+    /// `block` may already be freed: the lock is found by address alone, and a hook that is
+    /// still linked proves, under that lock, that the block is alive.
+    static detach_result detach(const control_block* block, hook* h) noexcept {
+        typename Policy::hook_guard guard(block);
+        if (h->linked()) {
+            list::unlink(h, hook::idle);
+            return detach_result::detached;
+        }
+        return h->is_running() ? detach_result::running : detach_result::idle;
+    }
+
+    /// Takes `h` off the list to run it now (finalizer::operator()); true if it was linked.
+    static bool claim(const control_block* block, hook* h) noexcept {
+        typename Policy::hook_guard guard(block);
+        if (!h->linked()) {
+            return false;
+        }
+        list::unlink(h, hook::running);
+        return true;
+    }
+
+    /// Whether `h` is still linked, i.e. will run at death.
+    static bool armed(const control_block* block, const hook* h) noexcept {
+        typename Policy::hook_guard guard(block);
+        return h->linked();
+    }
+
+private:
+    const block_ops* ops() const noexcept {
+        // Only read once no hook is linked, when the head word is the tagged ops pointer.
+        const std::uintptr_t w = hooks_.load(std::memory_order_relaxed);
+        WEAKREF_ASSERT(!list::is_hook(w), "control block operations read with hooks linked");
+        return reinterpret_cast<const block_ops*>(w & ~std::uintptr_t{1});
+    }
+
+    void die() noexcept {
+        // No hook can be added from here on (that needs a strong ref), so an empty list read
+        // without the lock stays empty; a concurrent detach can only shorten it.
+        while (list::is_hook(hooks_.load(std::memory_order_relaxed))) {
+            hook* h = nullptr;
+            {
+                typename Policy::hook_guard guard(this);
+                const std::uintptr_t first = hooks_.load(std::memory_order_relaxed);
+                if (!list::is_hook(first)) {
+                    break;
+                }
+                h = list::as_hook(first);
+                list::unlink(h, hook::running);
+            }
+            // noexcept: a callback that throws ends the program here.
+            h->sink()->on_death(h->sink(), h);
+        }
+        ops()->destroy(this);
+        release_weak();
+    }
+
+    typename Policy::counts counts_;
+    // The newest death hook; when there is none, the address of this block's block_ops with
+    // the low bit set. Written under the hook lock; read without it only where the comment
+    // at the read says why that is enough.
+    typename Policy::template cell<std::uintptr_t> hooks_;
+};
+
+} // namespace weakref::detail

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+// One allocation holding the control block and the object: make_ref and allocate_ref.
+#pragma once
+
+#include "control_block.hpp"
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace weakref::detail {
+
+/// The part of enable_ref_from_this that make_ref fills in: the object's own control block.
+/// It does not count as a weak observer (the object cannot outlive its block), and copying
+/// the object does not copy it.
+template <class Policy> class basic_enable_ref_from_this_base {
+protected:
+    basic_enable_ref_from_this_base() noexcept = default;
+    basic_enable_ref_from_this_base(const basic_enable_ref_from_this_base& /*unused*/) noexcept {}
+    basic_enable_ref_from_this_base&
+    operator=(const basic_enable_ref_from_this_base& /*unused*/) noexcept {
+        return *this;
+    }
+    ~basic_enable_ref_from_this_base() = default;
+
+    [[nodiscard]] control_block<Policy>* self_block() const noexcept { return self_block_; }
+
+private:
+    template <class T, class P, class Alloc, class... Args>
+    friend T* make_object(const Alloc& alloc, Args&&... args);
+    control_block<Policy>* self_block_ = nullptr;
+};
+
+constexpr std::size_t round_up(std::size_t n, std::size_t align) noexcept {
+    return (n + align - 1) / align * align;
+}
+
+/// The layout of one allocation for a `T` made with allocator `Alloc`:
+///
+///     [allocator, if it has state][padding][control block, 16 bytes][T]
+///
+/// The block sits right below the object whatever T's alignment, so a handle to any type of
+/// the object (itself or a base at its address) finds the block at the same place.
+template <class T, class Alloc, class Policy> struct inplace_block {
+    using block = control_block<Policy>;
+    static constexpr std::size_t align_of() noexcept {
+        std::size_t a = alignof(T) > alignof(block) ? alignof(T) : alignof(block);
+        return a;
+    }
+    struct alignas(align_of()) unit {
+        unsigned char bytes[align_of()];
+    };
+    using unit_alloc = typename std::allocator_traits<Alloc>::template rebind_alloc<unit>;
+    using traits = std::allocator_traits<unit_alloc>;
+    static_assert(alignof(unit_alloc) <= align_of(), "allocator over-aligned");
+
+    // An empty, default-constructible allocator is rebuilt at deallocation instead of stored.
+    static constexpr bool stores_alloc =
+        !(std::is_empty_v<unit_alloc> && std::is_default_constructible_v<unit_alloc>);
+    static constexpr std::size_t alloc_bytes = stores_alloc ? sizeof(unit_alloc) : 0;
+    static constexpr std::size_t object_offset = round_up(alloc_bytes + sizeof(block), align_of());
+    static constexpr std::size_t units =
+        round_up(object_offset + sizeof(T), align_of()) / align_of();
+
+    static char* base_of(void* b) noexcept {
+        return static_cast<char*>(b) - (object_offset - sizeof(block));
+    }
+    static T* object_of(void* b) noexcept {
+        return std::launder(reinterpret_cast<T*>(static_cast<char*>(b) + sizeof(block)));
+    }
+
+    static void destroy(void* b) noexcept { object_of(b)->~T(); }
+
+    static void deallocate(void* b) noexcept {
+        char* base = base_of(b);
+        static_cast<block*>(b)->~block();
+        if constexpr (stores_alloc) {
+            auto* stored = std::launder(reinterpret_cast<unit_alloc*>(base));
+            unit_alloc a(std::move(*stored));
+            stored->~unit_alloc();
+            traits::deallocate(a, reinterpret_cast<unit*>(base), units);
+        } else {
+            unit_alloc a;
+            traits::deallocate(a, reinterpret_cast<unit*>(base), units);
+        }
+    }
+
+    static constexpr block_ops ops{&destroy, &deallocate};
+
+    /// Allocates once, constructs the block and then the object. If the constructor throws,
+    /// the memory is returned and the exception propagates: nothing leaks.
+    template <class... Args> static T* create(const Alloc& alloc, Args&&... args) {
+        unit_alloc a(alloc);
+        unit* mem = traits::allocate(a, units);
+        char* base = reinterpret_cast<char*>(std::addressof(*mem));
+        auto* b = ::new (static_cast<void*>(base + object_offset - sizeof(block))) block(&ops);
+        T* object = nullptr;
+        try {
+            void* where = base + object_offset;
+            if constexpr (std::is_constructible_v<T, Args&&...>) {
+                object = ::new (where) T(std::forward<Args>(args)...);
+            } else {
+                // Aggregates in C++17: braces, as C++20's parenthesised aggregate init would.
+                object = ::new (where) T{std::forward<Args>(args)...};
+            }
+        } catch (...) {
+            b->~block();
+            traits::deallocate(a, mem, units);
+            throw;
+        }
+        if constexpr (stores_alloc) {
+            ::new (static_cast<void*>(base)) unit_alloc(std::move(a));
+        }
+        return object;
+    }
+};
+
+} // namespace weakref::detail
+
+namespace weakref::detail {
+
+/// Makes a `T` with its block in one allocation and returns it with one strong count held.
+/// Fills in enable_ref_from_this when T has it.
+template <class T, class Policy, class Alloc, class... Args>
+T* make_object(const Alloc& alloc, Args&&... args) {
+    static_assert(!std::is_reference_v<T> && !std::is_array_v<T> && !std::is_void_v<T> &&
+                      !std::is_function_v<T>,
+                  "weakref: make_ref/allocate_ref make objects; not references, arrays, "
+                  "functions or void");
+    static_assert(!std::is_abstract_v<T>, "weakref: make_ref of an abstract class");
+    using other = std::conditional_t<Policy::thread_safe, local_policy, atomic_policy>;
+    static_assert(!std::is_base_of_v<basic_enable_ref_from_this_base<other>, T>,
+                  "weakref: this type derives from the other flavour's enable_ref_from_this; "
+                  "weakref:: and weakref::local:: do not mix");
+    using object_type = std::remove_cv_t<T>;
+    object_type* object =
+        inplace_block<object_type, Alloc, Policy>::create(alloc, std::forward<Args>(args)...);
+    if constexpr (std::is_base_of_v<basic_enable_ref_from_this_base<Policy>, object_type>) {
+        static_assert(
+            std::is_convertible_v<object_type*, basic_enable_ref_from_this_base<Policy>*>,
+            "weakref: enable_ref_from_this must be a public, unambiguous base (derive from it "
+            "once)");
+        static_cast<basic_enable_ref_from_this_base<Policy>*>(object)->self_block_ =
+            control_block<Policy>::of(object);
+    }
+    return object;
+}
+
+} // namespace weakref::detail

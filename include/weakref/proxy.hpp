@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+// proxy: Python's weakref.proxy, a weak handle used like a pointer that throws once dead.
+#pragma once
+
+#include "weak_ref.hpp"
+
+#include <functional>
+#include <type_traits>
+#include <utility>
+
+namespace weakref::detail {
+
+/// A weak handle that is used like a pointer: `p->member` locks the referent, keeps it alive
+/// for the whole full-expression, and throws bad_weak_ref if it died. Copies freely; counts
+/// as a weak observer.
+template <class T, class Policy> class basic_proxy {
+public:
+    /// What `operator->` returns: holds the referent strongly until the end of the
+    /// full-expression that used it.
+    class arrow {
+    public:
+        T* operator->() const noexcept { return held_.get(); }
+
+    private:
+        friend class basic_proxy;
+        explicit arrow(basic_ref<T, Policy>&& r) noexcept : held_(std::move(r)) {}
+        basic_ref<T, Policy> held_;
+    };
+
+    basic_proxy() = default;
+    basic_proxy(const basic_ref<T, Policy>& r) : weak_(r) {} // NOLINT(google-explicit-constructor)
+    basic_proxy(basic_weak_ref<T, Policy> w) noexcept        // NOLINT(google-explicit-constructor)
+        : weak_(std::move(w)) {}
+
+    /// Throws bad_weak_ref if the referent died (or the proxy is empty).
+    arrow operator->() const { return arrow(lock_or_throw()); }
+
+    /// Calls the referent (for callable `T`), holding it for the call; bad_weak_ref if dead.
+    template <class... Args>
+    auto operator()(Args&&... args) const -> std::invoke_result_t<T&, Args&&...> {
+        auto r = lock_or_throw();
+        return std::invoke(*r, std::forward<Args>(args)...);
+    }
+
+    /// The referent, strongly; empty if it died.
+    [[nodiscard]] basic_ref<T, Policy> lock() const noexcept { return weak_.lock(); }
+    [[nodiscard]] bool expired() const noexcept { return weak_.expired(); }
+    [[nodiscard]] const basic_weak_ref<T, Policy>& weak() const noexcept { return weak_; }
+
+    /// Identity of the referent, as for weak_ref.
+    friend bool operator==(const basic_proxy& a, const basic_proxy& b) noexcept {
+        return a.weak_ == b.weak_;
+    }
+    friend bool operator!=(const basic_proxy& a, const basic_proxy& b) noexcept {
+        return a.weak_ != b.weak_;
+    }
+
+private:
+    basic_ref<T, Policy> lock_or_throw() const {
+        auto r = weak_.lock();
+        if (!r) {
+            throw bad_weak_ref();
+        }
+        return r;
+    }
+
+    basic_weak_ref<T, Policy> weak_;
+};
+
+} // namespace weakref::detail

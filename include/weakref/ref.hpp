@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+// ref: the strong handle; make_ref, allocate_ref; static/dynamic/const_ref_cast.
+#pragma once
+
+#include "bad_weak_ref.hpp"
+#include "detail/control_block.hpp"
+#include "detail/inplace_block.hpp"
+#include "detail/policy.hpp"
+#include "fwd.hpp"
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+
+namespace weakref::detail {
+
+/// Tag for the constructors that take over a strong count already held.
+struct adopt_t {
+    explicit adopt_t() = default;
+};
+inline constexpr adopt_t adopt{};
+
+template <class> inline constexpr bool dependent_false = false;
+
+/// `p` as a `To*`, provided the `To` part sits at the object's own address. A handle is one
+/// pointer and finds its control block just below that address, so a conversion that would
+/// move the pointer (to a second or a virtual base) cannot be represented: std::bad_cast.
+template <class To, class From> To* at_same_address(From* p) {
+    To* q = p;
+    if (p != nullptr &&
+        static_cast<const volatile void*>(q) != static_cast<const volatile void*>(p)) {
+        throw std::bad_cast();
+    }
+    return q;
+}
+
+/// A strong, nullable handle; one pointer. Copying adds to the strong count; the last strong
+/// handle to go runs the death callbacks, then the destructor.
+///
+/// Thread safety: like std::shared_ptr. Distinct handles to one object may be used and
+/// dropped on any threads at once (in weakref::); one handle is not to be written by one
+/// thread while another reads it.
+template <class T, class Policy> class basic_ref {
+    static_assert(!std::is_reference_v<T> && !std::is_array_v<T>,
+                  "weakref: ref<T> holds an object; T cannot be a reference or an array");
+
+public:
+    using element_type = T;
+    using weak_type = basic_weak_ref<T, Policy>;
+
+    /// An empty handle.
+    constexpr basic_ref() noexcept = default;
+    constexpr basic_ref(std::nullptr_t) noexcept {} // NOLINT(google-explicit-constructor)
+
+    basic_ref(const basic_ref& other) noexcept : ptr_(other.ptr_) {
+        if (ptr_ != nullptr) {
+            block()->add_strong();
+        }
+    }
+    /// Leaves `other` empty.
+    basic_ref(basic_ref&& other) noexcept : ptr_(std::exchange(other.ptr_, nullptr)) {}
+
+    /// From a handle to a derived type whose `T` part is at the object's address; throws
+    /// std::bad_cast otherwise (a second or virtual base).
+    template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
+    basic_ref(const basic_ref<U, Policy>& other) // NOLINT(google-explicit-constructor)
+        : ptr_(at_same_address<T>(other.ptr_)) {
+        if (ptr_ != nullptr) {
+            block()->add_strong();
+        }
+    }
+    template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
+    basic_ref(basic_ref<U, Policy>&& other) // NOLINT(google-explicit-constructor)
+        : ptr_(at_same_address<T>(other.ptr_)) {
+        other.ptr_ = nullptr;
+    }
+
+    /// The referent of `w`; throws bad_weak_ref if `w` is empty or its referent died.
+    template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
+    explicit basic_ref(const basic_weak_ref<U, Policy>& w) : basic_ref(w.lock()) {
+        if (ptr_ == nullptr) {
+            throw bad_weak_ref();
+        }
+    }
+
+    template <class U, class P, std::enable_if_t<!std::is_same_v<P, Policy>, int> = 0>
+    basic_ref(const basic_ref<U, P>& /*unused*/) { // NOLINT(google-explicit-constructor)
+        static_assert(dependent_false<P>,
+                      "weakref:: and weakref::local:: handles do not mix: pick one flavour");
+    }
+
+    /// Takes over a strong count the caller holds on the object at `p` (or nothing if null).
+    basic_ref(T* p, adopt_t /*unused*/) noexcept : ptr_(p) {}
+
+    ~basic_ref() {
+        if (ptr_ != nullptr) {
+            block()->release_strong();
+        }
+    }
+
+    basic_ref& operator=(const basic_ref& other) noexcept {
+        basic_ref(other).swap(*this);
+        return *this;
+    }
+    basic_ref& operator=(basic_ref&& other) noexcept {
+        basic_ref(std::move(other)).swap(*this);
+        return *this;
+    }
+    template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
+    basic_ref& operator=(const basic_ref<U, Policy>& other) {
+        basic_ref(other).swap(*this);
+        return *this;
+    }
+    template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
+    basic_ref& operator=(basic_ref<U, Policy>&& other) {
+        basic_ref(std::move(other)).swap(*this);
+        return *this;
+    }
+    basic_ref& operator=(std::nullptr_t) noexcept {
+        reset();
+        return *this;
+    }
+
+    /// Drops the referent (running its death if this was the last strong handle).
+    void reset() noexcept { basic_ref().swap(*this); }
+    void swap(basic_ref& other) noexcept { std::swap(ptr_, other.ptr_); }
+    friend void swap(basic_ref& a, basic_ref& b) noexcept { a.swap(b); }
+
+    [[nodiscard]] T* get() const noexcept { return ptr_; }
+    /// Asserts (debug builds) that the handle is not empty.
+    T& operator*() const noexcept {
+        WEAKREF_ASSERT(ptr_ != nullptr, "dereferencing an empty ref");
+        return *ptr_;
+    }
+    T* operator->() const noexcept {
+        WEAKREF_ASSERT(ptr_ != nullptr, "dereferencing an empty ref");
+        return ptr_;
+    }
+    explicit operator bool() const noexcept { return ptr_ != nullptr; }
+
+    /// Strong handles to the referent (0 when empty). A snapshot: other threads may change it.
+    [[nodiscard]] long use_count() const noexcept {
+        return ptr_ != nullptr ? block()->use_count() : 0;
+    }
+    /// Weak observers of the referent: weak_refs, proxies, weak_fns, container entries.
+    [[nodiscard]] long weak_count() const noexcept {
+        return ptr_ != nullptr ? block()->weak_count() : 0;
+    }
+
+    /// Ordering by the referent's identity (its block), as std::owner_less.
+    template <class U>
+    [[nodiscard]] bool owner_before(const basic_ref<U, Policy>& o) const noexcept {
+        return std::less<const volatile void*>()(address(), o.address());
+    }
+    template <class U>
+    [[nodiscard]] bool owner_before(const basic_weak_ref<U, Policy>& o) const noexcept {
+        return std::less<const volatile void*>()(address(), o.address());
+    }
+
+    /// The referent's address as an identity (null when empty).
+    [[nodiscard]] const volatile void* address() const noexcept { return ptr_; }
+
+    template <class U>
+    friend bool operator==(const basic_ref& a, const basic_ref<U, Policy>& b) noexcept {
+        return a.address() == b.address();
+    }
+    template <class U>
+    friend bool operator!=(const basic_ref& a, const basic_ref<U, Policy>& b) noexcept {
+        return a.address() != b.address();
+    }
+    template <class U>
+    friend bool operator<(const basic_ref& a, const basic_ref<U, Policy>& b) noexcept {
+        return std::less<const volatile void*>()(a.address(), b.address());
+    }
+    friend bool operator==(const basic_ref& a, std::nullptr_t) noexcept { return !a; }
+    friend bool operator==(std::nullptr_t, const basic_ref& a) noexcept { return !a; }
+    friend bool operator!=(const basic_ref& a, std::nullptr_t) noexcept { return !!a; }
+    friend bool operator!=(std::nullptr_t, const basic_ref& a) noexcept { return !!a; }
+
+    template <class Ch, class Tr>
+    friend std::basic_ostream<Ch, Tr>& operator<<(std::basic_ostream<Ch, Tr>& os,
+                                                  const basic_ref& r) {
+        return os << static_cast<const void*>(r.get());
+    }
+
+private:
+    template <class, class> friend class basic_ref;
+    template <class, class> friend class basic_weak_ref;
+
+    control_block<Policy>* block() const noexcept { return control_block<Policy>::of(ptr_); }
+
+    T* ptr_ = nullptr; // the object's own address; the block is just below it
+};
+
+template <class T, class Policy, class Alloc, class... Args>
+basic_ref<T, Policy> allocate_ref(const Alloc& alloc, Args&&... args) {
+    return basic_ref<T, Policy>(make_object<T, Policy>(alloc, std::forward<Args>(args)...), adopt);
+}
+
+template <class T, class Policy, class... Args> basic_ref<T, Policy> make_ref(Args&&... args) {
+    return allocate_ref<T, Policy>(std::allocator<std::remove_cv_t<T>>(),
+                                   std::forward<Args>(args)...);
+}
+
+/// `static_cast` of the referent; throws std::bad_cast where the result would not be at the
+/// object's own address.
+template <class T, class U, class Policy>
+basic_ref<T, Policy> static_ref_cast(const basic_ref<U, Policy>& r) {
+    T* p = static_cast<T*>(r.get());
+    if (p != nullptr &&
+        static_cast<const volatile void*>(p) != static_cast<const volatile void*>(r.get())) {
+        throw std::bad_cast();
+    }
+    if (p != nullptr) {
+        control_block<Policy>::of(p)->add_strong();
+    }
+    return basic_ref<T, Policy>(p, adopt);
+}
+
+/// `dynamic_cast` of the referent: empty where the referent is not a `T`; std::bad_cast
+/// where it is, but not at the object's own address.
+template <class T, class U, class Policy>
+basic_ref<T, Policy> dynamic_ref_cast(const basic_ref<U, Policy>& r) {
+    T* p = dynamic_cast<T*>(r.get());
+    if (p == nullptr) {
+        return {};
+    }
+    if (static_cast<const volatile void*>(p) != static_cast<const volatile void*>(r.get())) {
+        throw std::bad_cast();
+    }
+    control_block<Policy>::of(p)->add_strong();
+    return basic_ref<T, Policy>(p, adopt);
+}
+
+/// `const_cast` of the referent.
+template <class T, class U, class Policy>
+basic_ref<T, Policy> const_ref_cast(const basic_ref<U, Policy>& r) noexcept {
+    T* p = const_cast<T*>(r.get());
+    if (p != nullptr) {
+        control_block<Policy>::of(p)->add_strong();
+    }
+    return basic_ref<T, Policy>(p, adopt);
+}
+
+} // namespace weakref::detail
+
+template <class T, class Policy> struct std::hash<weakref::detail::basic_ref<T, Policy>> {
+    std::size_t operator()(const weakref::detail::basic_ref<T, Policy>& r) const noexcept {
+        return std::hash<const volatile void*>()(r.address());
+    }
+};
+
+namespace weakref {
+
+/// Makes a `T` from `args` in one allocation with its control block; works for any object
+/// type. Throws what allocation or the constructor throws, leaking nothing. Aggregates are
+/// brace-initialised where no constructor takes `args`.
+template <class T, class... Args> ref<T> make_ref(Args&&... args) {
+    return detail::make_ref<T, detail::atomic_policy>(std::forward<Args>(args)...);
+}
+/// make_ref with an allocator (rebound to the block's storage; kept for deallocation).
+template <class T, class Alloc, class... Args>
+ref<T> allocate_ref(const Alloc& alloc, Args&&... args) {
+    return detail::allocate_ref<T, detail::atomic_policy>(alloc, std::forward<Args>(args)...);
+}
+using detail::const_ref_cast;
+using detail::dynamic_ref_cast;
+using detail::static_ref_cast;
+
+namespace local {
+template <class T, class... Args> ref<T> make_ref(Args&&... args) {
+    return detail::make_ref<T, detail::local_policy>(std::forward<Args>(args)...);
+}
+template <class T, class Alloc, class... Args>
+ref<T> allocate_ref(const Alloc& alloc, Args&&... args) {
+    return detail::allocate_ref<T, detail::local_policy>(alloc, std::forward<Args>(args)...);
+}
+using detail::const_ref_cast;
+using detail::dynamic_ref_cast;
+using detail::static_ref_cast;
+} // namespace local
+
+} // namespace weakref

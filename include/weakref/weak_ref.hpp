@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+// weak_ref: the weak handle (Python's weakref.ref); printing; std::hash.
+#pragma once
+
+#include "detail/type_name.hpp"
+#include "ref.hpp"
+
+#include <cinttypes>
+#include <cstdio>
+#include <ostream>
+
+namespace weakref::detail {
+
+/// Writes `0x…` for an address without touching the stream's format flags.
+template <class Ch, class Tr>
+void write_address(std::basic_ostream<Ch, Tr>& os, const volatile void* p) {
+    char buf[2 + 2 * sizeof(void*) + 1];
+    std::snprintf(buf, sizeof buf, "0x%" PRIxPTR,
+                  reinterpret_cast<std::uintptr_t>(const_cast<const void*>(p)));
+    os << buf;
+}
+
+/// A weak handle (Python's weakref.ref); one pointer. It does not keep its referent alive:
+/// `lock()` returns a strong handle while the referent lives, an empty one after.
+///
+/// Identity (==, std::hash, owner_before) is the referent's and stays valid and unchanged
+/// after the referent died, so a weak_ref can be a key. Thread safety as for basic_ref.
+template <class T, class Policy> class basic_weak_ref {
+public:
+    using element_type = T;
+
+    constexpr basic_weak_ref() noexcept = default;
+    constexpr basic_weak_ref(std::nullptr_t) noexcept {} // NOLINT(google-explicit-constructor)
+
+    basic_weak_ref(const basic_weak_ref& other) noexcept : ptr_(other.ptr_) {
+        if (ptr_ != nullptr) {
+            block()->add_weak();
+        }
+    }
+    basic_weak_ref(basic_weak_ref&& other) noexcept : ptr_(std::exchange(other.ptr_, nullptr)) {}
+
+    /// Observes the referent of `r` (nothing if `r` is empty). Throws std::bad_cast where the
+    /// `T` part is not at the object's own address.
+    template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
+    basic_weak_ref(const basic_ref<U, Policy>& r) // NOLINT(google-explicit-constructor)
+        : ptr_(at_same_address<T>(r.get())) {
+        if (ptr_ != nullptr) {
+            block()->add_weak();
+        }
+    }
+
+    /// From a weak handle to a derived type. The address check needs a live object; for a
+    /// dead one it cannot be made, and none is needed: the result can never be locked.
+    template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
+    basic_weak_ref(const basic_weak_ref<U, Policy>& other) // NOLINT(google-explicit-constructor)
+        : ptr_(convert(other.ptr_)) {
+        if (ptr_ != nullptr) {
+            block()->add_weak();
+        }
+    }
+    template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
+    basic_weak_ref(basic_weak_ref<U, Policy>&& other) // NOLINT(google-explicit-constructor)
+        : ptr_(convert(other.ptr_)) {
+        other.ptr_ = nullptr;
+    }
+
+    template <class U, class P, std::enable_if_t<!std::is_same_v<P, Policy>, int> = 0>
+    basic_weak_ref(const basic_ref<U, P>& /*unused*/) { // NOLINT(google-explicit-constructor)
+        static_assert(dependent_false<P>,
+                      "weakref:: and weakref::local:: handles do not mix: pick one flavour");
+    }
+
+    /// Takes over a weak count the caller holds on the object at `p`.
+    basic_weak_ref(T* p, adopt_t /*unused*/) noexcept : ptr_(p) {}
+
+    ~basic_weak_ref() {
+        if (ptr_ != nullptr) {
+            block()->release_weak();
+        }
+    }
+
+    basic_weak_ref& operator=(const basic_weak_ref& other) noexcept {
+        basic_weak_ref(other).swap(*this);
+        return *this;
+    }
+    basic_weak_ref& operator=(basic_weak_ref&& other) noexcept {
+        basic_weak_ref(std::move(other)).swap(*this);
+        return *this;
+    }
+    template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
+    basic_weak_ref& operator=(const basic_ref<U, Policy>& r) {
+        basic_weak_ref(r).swap(*this);
+        return *this;
+    }
+    template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
+    basic_weak_ref& operator=(const basic_weak_ref<U, Policy>& other) {
+        basic_weak_ref(other).swap(*this);
+        return *this;
+    }
+
+    void reset() noexcept { basic_weak_ref().swap(*this); }
+    void swap(basic_weak_ref& other) noexcept { std::swap(ptr_, other.ptr_); }
+    friend void swap(basic_weak_ref& a, basic_weak_ref& b) noexcept { a.swap(b); }
+
+    /// True if empty or the referent died. A live answer may be stale by the time it is read
+    /// (another thread may drop the last ref); use lock() to act on the referent.
+    [[nodiscard]] bool expired() const noexcept { return ptr_ == nullptr || block()->expired(); }
+
+    /// A strong handle to the referent, or an empty one if it died. Never brings a dying
+    /// object back: once the strong count reached zero, lock() fails. O(1), lock-free.
+    [[nodiscard]] basic_ref<T, Policy> lock() const noexcept {
+        if (ptr_ != nullptr && block()->try_add_strong()) {
+            return basic_ref<T, Policy>(ptr_, adopt);
+        }
+        return {};
+    }
+    /// lock(), spelled as Python calls a weakref.
+    [[nodiscard]] basic_ref<T, Policy> operator()() const noexcept { return lock(); }
+
+    [[nodiscard]] long use_count() const noexcept {
+        return ptr_ != nullptr ? block()->use_count() : 0;
+    }
+    [[nodiscard]] long weak_count() const noexcept {
+        return ptr_ != nullptr ? block()->weak_count() : 0;
+    }
+
+    template <class U>
+    [[nodiscard]] bool owner_before(const basic_ref<U, Policy>& o) const noexcept {
+        return std::less<const volatile void*>()(address(), o.address());
+    }
+    template <class U>
+    [[nodiscard]] bool owner_before(const basic_weak_ref<U, Policy>& o) const noexcept {
+        return std::less<const volatile void*>()(address(), o.address());
+    }
+
+    /// The referent's address as an identity; the same before and after its death.
+    [[nodiscard]] const volatile void* address() const noexcept { return ptr_; }
+    /// The address of the referent's control block (what printing shows); null when empty.
+    [[nodiscard]] const void* block_address() const noexcept {
+        return ptr_ != nullptr ? static_cast<const void*>(block()) : nullptr;
+    }
+
+    template <class U>
+    friend bool operator==(const basic_weak_ref& a, const basic_weak_ref<U, Policy>& b) noexcept {
+        return a.address() == b.address();
+    }
+    template <class U>
+    friend bool operator!=(const basic_weak_ref& a, const basic_weak_ref<U, Policy>& b) noexcept {
+        return a.address() != b.address();
+    }
+    template <class U>
+    friend bool operator<(const basic_weak_ref& a, const basic_weak_ref<U, Policy>& b) noexcept {
+        return std::less<const volatile void*>()(a.address(), b.address());
+    }
+
+    /// `<weak_ref at 0xC; to 'TYPE' at 0xO>` while the referent lives, `<weak_ref at 0xC;
+    /// dead>` after, `<weak_ref empty>` for an empty handle. 0xC is the control block.
+    template <class Ch, class Tr>
+    friend std::basic_ostream<Ch, Tr>& operator<<(std::basic_ostream<Ch, Tr>& os,
+                                                  const basic_weak_ref& w) {
+        if (w.ptr_ == nullptr) {
+            return os << "<weak_ref empty>";
+        }
+        os << "<weak_ref at ";
+        write_address(os, w.block_address());
+        if (auto r = w.lock()) {
+            os << "; to '" << type_name<T>().c_str() << "' at ";
+            write_address(os, r.get());
+            os << '>';
+        } else {
+            os << "; dead>";
+        }
+        return os;
+    }
+
+private:
+    template <class, class> friend class basic_weak_ref;
+
+    template <class U> static T* convert(U* p) {
+        if constexpr (std::is_same_v<std::remove_cv_t<U>, std::remove_cv_t<T>>) {
+            return p;
+        } else {
+            if (p == nullptr) {
+                return nullptr;
+            }
+            auto* b = control_block<Policy>::of(p);
+            if (!b->try_add_strong()) {
+                // Dead: keep its identity. This pointer is never dereferenced: lock() fails.
+                return reinterpret_cast<T*>(p);
+            }
+            basic_ref<U, Policy> alive(p, adopt);
+            return at_same_address<T>(p);
+        }
+    }
+
+    control_block<Policy>* block() const noexcept { return control_block<Policy>::of(ptr_); }
+
+    T* ptr_ = nullptr; // the referent's address, kept after its death for identity
+};
+
+} // namespace weakref::detail
+
+template <class T, class Policy> struct std::hash<weakref::detail::basic_weak_ref<T, Policy>> {
+    std::size_t operator()(const weakref::detail::basic_weak_ref<T, Policy>& w) const noexcept {
+        return std::hash<const volatile void*>()(w.address());
+    }
+};
