@@ -2,6 +2,7 @@
 // The intrusive list of death callbacks of one object, newest first.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace weakref::detail {
