@@ -19,7 +19,8 @@ template <class Policy> struct finalizer_node : hook_sink<Policy> {
 
     finalizer_node(block* b, void (*call)(finalizer_node*) noexcept,
                    void (*destroy)(finalizer_node*) noexcept) noexcept
-        : hook_sink<Policy>{&on_death_of}, hook_(this), block_(b), call_(call), destroy_(destroy) {}
+        : hook_sink<Policy>{&on_death_of, false}, hook_(this), block_(b), call_(call),
+          destroy_(destroy) {}
 
     static void on_death_of(hook_sink<Policy>* self, death_hook<Policy>* /*hook*/) noexcept {
         static_cast<finalizer_node*>(self)->run();

@@ -10,4 +10,7 @@
 #include "ref.hpp"
 #include "version.hpp"
 #include "weak_fn.hpp"
+#include "weak_key_map.hpp"
 #include "weak_ref.hpp"
+#include "weak_set.hpp"
+#include "weak_value_map.hpp"

@@ -148,15 +148,34 @@ private:
     void die() noexcept {
         // No hook can be added from here on (that needs a strong ref), so an empty list read
         // without the lock stays empty; a concurrent detach can only shorten it.
+        // Container hooks first (newest first among them), so that every user callback and
+        // the destructor see the object gone from every container; then the rest, newest
+        // first. The scan for container hooks stops once a pass finds none.
+        bool containers_left = true;
         while (list::is_hook(hooks_.load(std::memory_order_relaxed))) {
             hook* h = nullptr;
             {
                 typename Policy::hook_guard guard(this);
-                const std::uintptr_t first = hooks_.load(std::memory_order_relaxed);
-                if (!list::is_hook(first)) {
+                std::uintptr_t w = hooks_.load(std::memory_order_relaxed);
+                if (!list::is_hook(w)) {
                     break;
                 }
-                h = list::as_hook(first);
+                h = list::as_hook(w);
+                if (containers_left) {
+                    hook* first_container = nullptr;
+                    for (; list::is_hook(w);
+                         w = list::as_hook(w)->next_.load(std::memory_order_relaxed)) {
+                        if (list::as_hook(w)->sink()->runs_first) {
+                            first_container = list::as_hook(w);
+                            break;
+                        }
+                    }
+                    if (first_container != nullptr) {
+                        h = first_container;
+                    } else {
+                        containers_left = false;
+                    }
+                }
                 list::unlink(h, hook::running);
             }
             // noexcept: a callback that throws ends the program here.

@@ -16,6 +16,10 @@ template <class Policy> struct hook_sink {
     /// Runs on the thread that released the last strong ref, with no lock of weakref held.
     /// From the call on, the hook belongs to the sink: the list never touches it again.
     void (*on_death)(hook_sink* self, death_hook<Policy>* hook) noexcept;
+    /// Containers set this: their hooks run before every other hook of the dying object, so
+    /// that user callbacks and the destructor already see the object gone from every
+    /// container.
+    bool runs_first;
 };
 
 /// One registration in an object's death list. It allocates nothing: it lives inside its

@@ -5,6 +5,7 @@
 #include "config.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -197,6 +198,16 @@ public:
         value_ = v;
         return old;
     }
+    bool compare_exchange_strong(T& expected, T desired,
+                                 std::memory_order = std::memory_order_seq_cst,
+                                 std::memory_order = std::memory_order_seq_cst) noexcept {
+        if (value_ == expected) {
+            value_ = desired;
+            return true;
+        }
+        expected = value_;
+        return false;
+    }
 
 private:
     T value_{};
@@ -207,6 +218,12 @@ struct null_mutex {
     void lock() noexcept {}
     bool try_lock() noexcept { return true; }
     void unlock() noexcept {}
+};
+
+/// A condition that is never waited on: with one thread, nobody else could signal it.
+struct null_condition {
+    template <class Lock> void wait(Lock& /*unused*/) noexcept {}
+    void notify_all() noexcept {}
 };
 
 /// A test-and-test-and-set lock for the few instructions of a hook list update.
@@ -252,6 +269,10 @@ struct atomic_policy {
     using counts = atomic_counts;
     template <class T> using cell = std::atomic<T>;
     using mutex = std::mutex;
+    using condition = std::condition_variable;
+    /// Containers split their entries over 2^table_shard_bits independently locked shards,
+    /// so that threads working on different keys rarely meet on one mutex.
+    static constexpr unsigned table_shard_bits = 4;
     using thread_id = std::thread::id;
     static thread_id this_thread() noexcept { return std::this_thread::get_id(); }
     static void pause() noexcept { std::this_thread::yield(); }
@@ -277,6 +298,8 @@ struct local_policy {
     using counts = local_counts;
     template <class T> using cell = plain_cell<T>;
     using mutex = null_mutex;
+    using condition = null_condition;
+    static constexpr unsigned table_shard_bits = 0;
     struct thread_id {
         friend bool operator==(thread_id, thread_id) noexcept { return true; }
         friend bool operator!=(thread_id, thread_id) noexcept { return false; }
