@@ -216,6 +216,30 @@ public:
         return out;
     }
 
+    // --- Iteration in place: weakref::local:: only ---------------------------------------------
+
+    /// Iterates over the entries in place, without a copy; `*it` holds the current referent
+    /// strongly, so the loop body may drop every other ref to it. The container must not
+    /// otherwise change while an iterator is in use (no insertion, no erase, no death of another
+    /// referent), as with std::unordered_map; debug builds stop the program with a message
+    /// when it did. To change the container in the loop, iterate over items(): a snapshot.
+    /// Not in weakref::, where other threads could change the container at any time.
+    struct project {
+        std::pair<const K&, const mapped_type&> operator()(const entry& e,
+                                                           const mapped_type& v) const noexcept {
+            return {e.key, v};
+        }
+    };
+    using const_iterator = table_iterator<weak_table<entry, Policy>, entry, mapped_type, project>;
+    template <class P = Policy, std::enable_if_t<!P::thread_safe, int> = 0>
+    const_iterator begin() const noexcept {
+        return const_iterator(table_.get());
+    }
+    template <class P = Policy, std::enable_if_t<!P::thread_safe, int> = 0>
+    const_iterator end() const noexcept {
+        return const_iterator();
+    }
+
     [[nodiscard]] hasher hash_function() const { return hash_; }
     [[nodiscard]] key_equal key_eq() const { return equal_; }
 

@@ -2,6 +2,7 @@
 // weak_table: the one hash table that weak_value_map, weak_key_map and weak_set are built on.
 #pragma once
 
+#include "../ref.hpp"
 #include "config.hpp"
 #include "control_block.hpp"
 #include "death_hooks.hpp"
@@ -9,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <new>
@@ -76,6 +78,7 @@ public:
         unsigned bucket_bits = 0;
         typename Policy::template cell<std::size_t> size{0}; // written under `mutex`
         creation_link* creating = nullptr;                   // get_or_insert in flight
+        std::size_t changes = 0; // entries linked or unlinked: begin()/end() checks
     };
 
     /// Entries taken out of the table under a lock, freed when it goes out of scope: declare it
@@ -184,6 +187,7 @@ public:
         e->next_ = head;
         head = e;
         s.size.store(s.size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        ++s.changes;
     }
 
     /// Takes `e` out of `s`'s chains and disarms it: detached, it goes to `grave`; if its death
@@ -208,6 +212,7 @@ public:
             }
         }
         s.size.store(0, std::memory_order_relaxed);
+        ++s.changes;
     }
 
     /// Calls f(entry) for every entry of `s`, dead or alive.
@@ -290,6 +295,7 @@ private:
         }
         *at = e->next_;
         s.size.store(s.size.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+        ++s.changes;
     }
 
     bool retire(entry_base* e, graveyard& grave) noexcept {
@@ -341,6 +347,132 @@ private:
     shard shards_[shard_count];
     // The container's unit, plus one per orphaned entry whose death is still running.
     typename Policy::template cell<std::size_t> holders_{1};
+};
+
+/// A position in a weakref::local:: table, for the containers' begin() and end(): walks the
+/// buckets in order. Changing the table (an insertion, an erase, a death) invalidates it, as
+/// with std::unordered_map; debug builds stop the program at the next use of a cursor whose
+/// table changed, instead of letting it read freed memory.
+template <class Table> class table_cursor {
+public:
+    using entry_base = typename Table::entry_base;
+
+    table_cursor() noexcept = default;
+    explicit table_cursor(const Table* t) noexcept : table_(t) {
+        if (table_ != nullptr) {
+            changes_ = shard().changes;
+            settle(first_bucket());
+        }
+    }
+
+    [[nodiscard]] const entry_base* entry() const noexcept {
+        check();
+        return entry_;
+    }
+    [[nodiscard]] const entry_base* entry_or_null() const noexcept { return entry_; }
+    /// Accepts the table's changes since the last check (see table_iterator::operator++).
+    void resync() noexcept {
+        if (table_ != nullptr) {
+            changes_ = shard().changes;
+        }
+    }
+    void next() noexcept {
+        check();
+        if (entry_->next_ != nullptr) {
+            entry_ = entry_->next_;
+        } else {
+            settle(bucket_ + 1);
+        }
+    }
+    friend bool operator==(const table_cursor& a, const table_cursor& b) noexcept {
+        return a.entry_ == b.entry_;
+    }
+    friend bool operator!=(const table_cursor& a, const table_cursor& b) noexcept {
+        return a.entry_ != b.entry_;
+    }
+
+private:
+    static_assert(Table::shard_count == 1, "weakref: begin() and end() are for weakref::local::");
+
+    const typename Table::shard& shard() const noexcept { return *table_->begin(); }
+    static constexpr std::size_t first_bucket() noexcept { return 0; }
+
+    void check() const noexcept {
+        WEAKREF_ASSERT(table_ != nullptr && shard().changes == changes_,
+                       "a weak container changed while an iterator was in use: iterate over "
+                       "items() or keys() to change it in the loop");
+    }
+
+    void settle(std::size_t bucket) noexcept {
+        const auto& s = shard();
+        const std::size_t count = s.buckets == nullptr ? 0 : std::size_t{1} << s.bucket_bits;
+        for (; bucket < count; ++bucket) {
+            if (s.buckets[bucket] != nullptr) {
+                bucket_ = bucket;
+                entry_ = s.buckets[bucket];
+                return;
+            }
+        }
+        entry_ = nullptr;
+    }
+
+    const Table* table_ = nullptr;
+    const entry_base* entry_ = nullptr;
+    std::size_t bucket_ = 0;
+    std::size_t changes_ = 0;
+};
+
+/// The iterator of a weakref::local:: container: a table_cursor, and a strong ref to the
+/// referent of the entry it is on, so that the loop body can drop every other ref to it.
+/// `Project(entry, ref)` makes what `*it` gives.
+template <class Table, class Entry, class Ref, class Project> class table_iterator {
+public:
+    using iterator_category = std::forward_iterator_tag;
+    using reference = decltype(Project()(std::declval<const Entry&>(), std::declval<const Ref&>()));
+    using value_type = reference;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+
+    table_iterator() noexcept = default;
+    explicit table_iterator(const Table* t) noexcept : cursor_(t) { hold(); }
+
+    reference operator*() const noexcept {
+        return Project()(static_cast<const Entry&>(*cursor_.entry()), current_);
+    }
+    table_iterator& operator++() noexcept {
+        cursor_.next();
+        Ref previous = std::move(current_);
+        hold();
+        // Dropping the previous referent may end it and remove its entry: that change is this
+        // iterator's own, and leaves the entry it now holds in place.
+        previous.reset();
+        cursor_.resync();
+        return *this;
+    }
+    table_iterator operator++(int) noexcept {
+        table_iterator old = *this;
+        ++*this;
+        return old;
+    }
+    friend bool operator==(const table_iterator& a, const table_iterator& b) noexcept {
+        return a.cursor_ == b.cursor_;
+    }
+    friend bool operator!=(const table_iterator& a, const table_iterator& b) noexcept {
+        return a.cursor_ != b.cursor_;
+    }
+
+private:
+    void hold() noexcept {
+        // In weakref::local:: an entry in the table has a live referent: container hooks run
+        // first at a death, before anything else can observe the table.
+        const auto* e = cursor_.entry_or_null();
+        if (e != nullptr && e->block()->try_add_strong()) {
+            current_ = Ref(static_cast<typename Ref::element_type*>(e->object_), adopt);
+        }
+    }
+
+    table_cursor<Table> cursor_;
+    Ref current_;
 };
 
 /// The container's handle on its table: created on first use (so default construction and
