@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace weakref::detail {
 
@@ -23,6 +25,62 @@ enum class detach_result {
     running,  // it was taken to run (by a death or by finalizer::operator()) and belongs to
               // its sink
     idle,     // it was not linked: detached or run before
+};
+
+/// Runs the end of an object's life (its callbacks, destructor and release), iteratively
+/// rather than recursively past a depth: an object whose destructor drops the last ref to the
+/// next object of a chain a million long must not overflow the stack (CPython bounds the same
+/// recursion with its "trashcan"). Past `max_depth` nested ends on one thread, an end is
+/// queued, and the outermost end on the thread runs the queue before it returns: every object
+/// of the chain is destroyed, and every callback has run, before the call that dropped the
+/// head returns. A queued object is already dead to lock() and expired() meanwhile.
+struct teardown {
+    using step = void (*)(void*) noexcept;
+    static constexpr unsigned max_depth = 128;
+
+    struct pending {
+        void* block;
+        step run;
+    };
+
+    static void end(void* block, step run) noexcept {
+        if (depth_ >= max_depth && defer(block, run)) {
+            return;
+        }
+        ++depth_;
+        run(block);
+        if (depth_ == 1 && queue_ != nullptr) {
+            drain();
+        }
+        --depth_;
+    }
+
+private:
+    static bool defer(void* block, step run) noexcept {
+        try {
+            if (queue_ == nullptr) {
+                queue_ = new std::vector<pending>();
+            }
+            queue_->push_back(pending{block, run});
+            return true;
+        } catch (...) {
+            return false; // out of memory: recurse instead
+        }
+    }
+
+    // At depth 1: runs what deeper ends queued (each may queue more), then frees the queue.
+    static void drain() noexcept {
+        while (!queue_->empty()) {
+            const pending next = queue_->back();
+            queue_->pop_back();
+            next.run(next.block);
+        }
+        delete std::exchange(queue_, nullptr);
+    }
+
+    // Trivially constructible thread_locals: no guard on the path every death takes.
+    static inline thread_local unsigned depth_ = 0;
+    static inline thread_local std::vector<pending>* queue_ = nullptr;
 };
 
 /// The header that sits immediately before every object made by make_ref / allocate_ref.
@@ -68,16 +126,11 @@ public:
             // held" while the destructor runs, so lock() fails and a weak_from_this() taken
             // by the destructor is counted like any other.
             counts_.mark_dying();
-            ops()->destroy(this);
-            if (counts_.only_weak_unit()) {
-                ops()->deallocate(this);
-            } else {
-                release_weak();
-            }
+            teardown::end(this, &finish_sole_owner);
             return;
         }
         if (counts_.release_strong()) {
-            die();
+            teardown::end(this, &die);
         }
     }
 
@@ -144,6 +197,18 @@ private:
         WEAKREF_ASSERT(!list::is_hook(w), "control block operations read with hooks linked");
         return reinterpret_cast<const block_ops*>(w & ~std::uintptr_t{1});
     }
+
+    static void finish_sole_owner(void* self) noexcept {
+        auto* block = static_cast<control_block*>(self);
+        block->ops()->destroy(block);
+        if (block->counts_.only_weak_unit()) {
+            block->ops()->deallocate(block);
+        } else {
+            block->release_weak();
+        }
+    }
+
+    static void die(void* self) noexcept { static_cast<control_block*>(self)->die(); }
 
     void die() noexcept {
         // No hook can be added from here on (that needs a strong ref), so an empty list read
