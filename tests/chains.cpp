@@ -102,12 +102,14 @@ TEST_CASE(WEAKREF_FLAVOUR "chains: a million-long chain through a weak_key_map e
     wr::ref<chain_key> head = wr::make_ref<chain_key>();
     {
         wr::ref<chain_key> key = head;
+        long inserted = 0;
         for (long i = 1; i < chain_length; ++i) {
             wr::ref<chain_key> next = wr::make_ref<chain_key>();
             wr::ref<chain_key> keep = next;
-            REQUIRE(map.insert(key, chain_value(std::move(next))));
+            inserted += map.insert(key, chain_value(std::move(next))) ? 1 : 0;
             key = std::move(keep);
         }
+        REQUIRE(inserted == chain_length - 1);
         // The last key maps to a value holding nothing.
         REQUIRE(map.insert(key, chain_value(wr::ref<chain_key>())));
     }
