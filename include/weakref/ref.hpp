@@ -45,8 +45,9 @@ template <class To, class From> To* at_same_address(From* p) {
 /// dropped on any threads at once (in weakref::); one handle is not to be written by one
 /// thread while another reads it.
 template <class T, class Policy> class basic_ref {
-    static_assert(!std::is_reference_v<T> && !std::is_array_v<T>,
-                  "weakref: ref<T> holds an object; T cannot be a reference or an array");
+    static_assert(!std::is_reference_v<T> && !std::is_array_v<T> && !std::is_function_v<T>,
+                  "weakref: ref<T> holds an object; T cannot be a reference, an array or a "
+                  "function");
 
 public:
     using element_type = T;
@@ -102,6 +103,8 @@ public:
         }
     }
 
+    // Copy and swap: right for self-assignment too.
+    // NOLINTNEXTLINE(bugprone-unhandled-self-assignment)
     basic_ref& operator=(const basic_ref& other) noexcept {
         basic_ref(other).swap(*this);
         return *this;
@@ -154,11 +157,11 @@ public:
     /// Ordering by the referent's identity (its block), as std::owner_less.
     template <class U>
     [[nodiscard]] bool owner_before(const basic_ref<U, Policy>& o) const noexcept {
-        return std::less<const volatile void*>()(address(), o.address());
+        return std::less<>()(address(), o.address());
     }
     template <class U>
     [[nodiscard]] bool owner_before(const basic_weak_ref<U, Policy>& o) const noexcept {
-        return std::less<const volatile void*>()(address(), o.address());
+        return std::less<>()(address(), o.address());
     }
 
     /// The referent's address as an identity (null when empty).
@@ -174,7 +177,7 @@ public:
     }
     template <class U>
     friend bool operator<(const basic_ref& a, const basic_ref<U, Policy>& b) noexcept {
-        return std::less<const volatile void*>()(a.address(), b.address());
+        return std::less<>()(a.address(), b.address());
     }
     friend bool operator==(const basic_ref& a, std::nullptr_t) noexcept { return !a; }
     friend bool operator==(std::nullptr_t, const basic_ref& a) noexcept { return !a; }

@@ -1,0 +1,14 @@
+// expect: weakref: weak_fn takes a pointer to a member function
+// SPDX-License-Identifier: MIT
+// Misuse: weak_fn with a pointer to a data member instead of a member function.
+#include <weakref/weakref.hpp>
+
+struct counter {
+    int n = 0;
+};
+
+int main() {
+    auto r = weakref::make_ref<counter>();
+    auto f = weakref::weak_fn(r, &counter::n);
+    return f.expired() ? 1 : 0;
+}
