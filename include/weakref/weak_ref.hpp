@@ -79,6 +79,8 @@ public:
         }
     }
 
+    // Copy and swap: right for self-assignment too.
+    // NOLINTNEXTLINE(bugprone-unhandled-self-assignment)
     basic_weak_ref& operator=(const basic_weak_ref& other) noexcept {
         basic_weak_ref(other).swap(*this);
         return *this;
@@ -126,11 +128,11 @@ public:
 
     template <class U>
     [[nodiscard]] bool owner_before(const basic_ref<U, Policy>& o) const noexcept {
-        return std::less<const volatile void*>()(address(), o.address());
+        return std::less<>()(address(), o.address());
     }
     template <class U>
     [[nodiscard]] bool owner_before(const basic_weak_ref<U, Policy>& o) const noexcept {
-        return std::less<const volatile void*>()(address(), o.address());
+        return std::less<>()(address(), o.address());
     }
 
     /// The referent's address as an identity; the same before and after its death.
@@ -150,7 +152,7 @@ public:
     }
     template <class U>
     friend bool operator<(const basic_weak_ref& a, const basic_weak_ref<U, Policy>& b) noexcept {
-        return std::less<const volatile void*>()(a.address(), b.address());
+        return std::less<>()(a.address(), b.address());
     }
 
     /// `<weak_ref at 0xC; to 'TYPE' at 0xO>` while the referent lives, `<weak_ref at 0xC;
@@ -185,8 +187,11 @@ private:
             }
             auto* b = control_block<Policy>::of(p);
             if (!b->try_add_strong()) {
-                // Dead: keep its identity. This pointer is never dereferenced: lock() fails.
-                return reinterpret_cast<T*>(p);
+                // Dead: keep its identity (the object's address, as for every handle). This
+                // pointer is never dereferenced: lock() fails.
+                // Through an integer: a reinterpret_cast between the pointer types would be a
+                // base-class cast to Clang (-Wreinterpret-base-class), and no cast is wanted.
+                return reinterpret_cast<T*>(reinterpret_cast<std::uintptr_t>(p));
             }
             basic_ref<U, Policy> alive(p, adopt);
             return at_same_address<T>(p);

@@ -19,10 +19,14 @@ template <class Policy> class basic_enable_ref_from_this_base {
 protected:
     basic_enable_ref_from_this_base() noexcept = default;
     basic_enable_ref_from_this_base(const basic_enable_ref_from_this_base& /*unused*/) noexcept {}
+    // Assignment keeps the object's own block: there is nothing to copy, so self-assignment is
+    // trivially right.
+    // NOLINTBEGIN(bugprone-unhandled-self-assignment)
     basic_enable_ref_from_this_base&
     operator=(const basic_enable_ref_from_this_base& /*unused*/) noexcept {
         return *this;
     }
+    // NOLINTEND(bugprone-unhandled-self-assignment)
     ~basic_enable_ref_from_this_base() = default;
 
     [[nodiscard]] control_block<Policy>* self_block() const noexcept { return self_block_; }
