@@ -96,7 +96,7 @@ def split_name(run_name):
     for p in parts[2:]:
         if p.startswith("threads:"):
             threads = int(p.split(":")[1])
-        elif p not in ("real_time", "manual_time"):
+        elif p not in ("real_time", "manual_time") and not p.startswith("iterations:"):
             rest.append(p)
     impl = "/".join([parts[1]] + rest) if len(parts) > 1 else ""
     return (parts[0], impl, threads)
