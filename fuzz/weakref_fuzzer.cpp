@@ -1,0 +1,938 @@
+// SPDX-License-Identifier: MIT
+// libFuzzer differential fuzzer: runs byte-coded operations against weakref and a plain model.
+
+#include "model.hpp"
+
+#include <weakref/weakref.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace fuzz {
+
+// --- The two flavours of the library, under one set of names -----------------------------------
+
+struct SafeFlavour {
+    template <class T> using ref = weakref::ref<T>;
+    template <class T> using weak_ref = weakref::weak_ref<T>;
+    using finalizer = weakref::finalizer;
+    using scoped_finalizer = weakref::scoped_finalizer;
+    template <class K, class V> using value_map = weakref::weak_value_map<K, V>;
+    template <class K, class V> using key_map = weakref::weak_key_map<K, V>;
+    template <class T> using set = weakref::weak_set<T>;
+    template <class T, class... A> static ref<T> make(A&&... a) {
+        return weakref::make_ref<T>(std::forward<A>(a)...);
+    }
+    template <class F> static finalizer death(const ref<Obj>& r, F&& f) {
+        return weakref::on_death(r, std::forward<F>(f));
+    }
+    static constexpr bool local = false;
+    static constexpr const char* name = "weakref::";
+};
+
+struct LocalFlavour {
+    template <class T> using ref = weakref::local::ref<T>;
+    template <class T> using weak_ref = weakref::local::weak_ref<T>;
+    using finalizer = weakref::local::finalizer;
+    using scoped_finalizer = weakref::local::scoped_finalizer;
+    template <class K, class V> using value_map = weakref::local::weak_value_map<K, V>;
+    template <class K, class V> using key_map = weakref::local::weak_key_map<K, V>;
+    template <class T> using set = weakref::local::weak_set<T>;
+    template <class T, class... A> static ref<T> make(A&&... a) {
+        return weakref::local::make_ref<T>(std::forward<A>(a)...);
+    }
+    template <class F> static finalizer death(const ref<Obj>& r, F&& f) {
+        return weakref::local::on_death(r, std::forward<F>(f));
+    }
+    static constexpr bool local = true;
+    static constexpr const char* name = "weakref::local::";
+};
+
+// --- The library world: the same members as Model, on weakref ------------------------------------
+
+template <class F> class Library {
+public:
+    using P = typename F::template ref<Obj>;
+    using W = typename F::template weak_ref<Obj>;
+    using Fin = typename F::finalizer;
+    using Scoped = typename F::scoped_finalizer;
+    using VM = typename F::template value_map<long, Obj>;
+    using KM = typename F::template key_map<Obj, Val>;
+    using Set = typename F::template set<Obj>;
+
+    static constexpr const char* name = F::name;
+
+    Library() {
+        for (int c = 0; c < kCopies; ++c) {
+            vm[c].emplace();
+            km[c].emplace();
+            set[c].emplace();
+        }
+    }
+    Library(const Library&) = delete;
+    Library& operator=(const Library&) = delete;
+    ~Library() = default;
+
+    // --- Handles ---
+
+    P fresh() { return F::template make<Obj>(next_id++, &live_objects); }
+    void make(int s) { put(slots[s], fresh()); }
+    void copy(int a, int b) {
+        P tmp = slots[a];
+        put(slots[b], std::move(tmp));
+    }
+    void move(int a, int b) {
+        P tmp = std::move(slots[a]);
+        put(slots[b], std::move(tmp));
+    }
+    void drop(int s) { put(slots[s], P()); }
+    void swap(int a, int b) { slots[a].swap(slots[b]); }
+    void weak(int w, int s) { wslots[w] = slots[s]; }
+    void weak_copy(int a, int b) { wslots[b] = wslots[a]; }
+    void weak_drop(int w) { wslots[w].reset(); }
+    long lock(int w, int s) {
+        P got = (w % 2 == 0) ? wslots[w].lock() : wslots[w]();
+        const long id = got ? got->id : kNone;
+        put(slots[s], std::move(got));
+        return id;
+    }
+    long lock_ctor(int w) { return P(wslots[w])->id; } // throws bad_weak_ref
+    long equal(int a, int b) const {
+        long out = (slots[a] == slots[b] ? 1 : 0) + (wslots[a] == wslots[b] ? 2 : 0);
+        // Equal handles hash equally.
+        if (slots[a] == slots[b] && std::hash<P>()(slots[a]) != std::hash<P>()(slots[b])) {
+            out += 100;
+        }
+        if (wslots[a] == wslots[b] && std::hash<W>()(wslots[a]) != std::hash<W>()(wslots[b])) {
+            out += 200;
+        }
+        return out;
+    }
+
+    // --- Death callbacks ---
+
+    void on_death(int s, int f, Action act) {
+        const int reg = next_reg;
+        Fin made = F::death(slots[s], [this, reg, act]() noexcept { callback(reg, act); });
+        ++next_reg;
+        fin[f] = std::move(made);
+    }
+    void fin_copy(int a, int b) { fin[b] = fin[a]; }
+    void fin_drop(int f) { fin[f] = Fin(); }
+    long fin_detach(int f) { return fin[f].detach(); }
+    long fin_call(int f) { return fin[f](); }
+    void scoped_from(int f, int g) { scoped[g] = Scoped(Fin(fin[f])); }
+    void scoped_drop(int g) { scoped[g] = Scoped(); }
+    void scoped_release(int g, int f) { fin[f] = scoped[g].release(); }
+    long scoped_detach(int g) { return scoped[g].detach(); }
+    long scoped_call(int g) { return scoped[g](); }
+
+    // --- weak_value_map ---
+
+    long vm_insert(int c, int k, int s, int flags) {
+        if (!vm[c]) {
+            return kGone;
+        }
+        const bool assign = (flags & 1) != 0;
+        if ((flags & 2) != 0) {
+            long key = k; // the K&& overloads
+            return assign ? vm[c]->insert_or_assign(std::move(key), slots[s])
+                          : vm[c]->insert(std::move(key), slots[s]);
+        }
+        const long key = k;
+        return assign ? vm[c]->insert_or_assign(key, slots[s]) : vm[c]->insert(key, slots[s]);
+    }
+    long vm_erase(int c, int k) {
+        if (!vm[c]) {
+            return kGone;
+        }
+        return vm[c]->erase(k);
+    }
+    long vm_get(int c, int k) const {
+        if (!vm[c]) {
+            return kGone;
+        }
+        const P v = vm[c]->get(k);
+        return v ? v->id : kNone;
+    }
+    long vm_contains(int c, int k) const {
+        if (!vm[c]) {
+            return kGone;
+        }
+        return vm[c]->contains(k);
+    }
+    P make_for(int c, int k, MakePlan plan) {
+        switch (plan.kind % kMakeKinds) {
+        case 0:
+            return fresh();
+        case 1:
+            return slots[plan.a % kSlots];
+        case 2:
+            throw FuzzThrow{};
+        case 3:
+            vm_insert(c, k, plan.a % kSlots, 0);
+            return fresh();
+        default:
+            drop(plan.a % kSlots);
+            return fresh();
+        }
+    }
+    long vm_get_or_insert(int c, int k, int r, MakePlan plan) {
+        if (!vm[c]) {
+            return kGone;
+        }
+        P result;
+        {
+            struct busy_guard {
+                bool& b;
+                ~busy_guard() { b = false; }
+            } guard{vm_busy[c] = true};
+            result =
+                vm[c]->get_or_insert(static_cast<long>(k), [&] { return make_for(c, k, plan); });
+        }
+        const long id = result ? result->id : kNone;
+        put(slots[r], std::move(result));
+        return id;
+    }
+    Obs vm_values(int c) const {
+        Obs out;
+        if (!vm[c]) {
+            out.push_back(kGone);
+            return out;
+        }
+        std::vector<long> ids;
+        for (const P& v : vm[c]->values()) {
+            ids.push_back(v->id);
+        }
+        append_sorted(out, ids);
+        return out;
+    }
+
+    // --- weak_key_map ---
+
+    long km_insert(int c, int s, int v, int flags) {
+        if (!km[c]) {
+            return kGone;
+        }
+        const bool assign = (flags & 1) != 0;
+        Val value(v, &live_vals);
+        if ((flags & 2) != 0) {
+            return assign ? km[c]->insert_or_assign(slots[s], std::move(value))
+                          : km[c]->insert(slots[s], std::move(value));
+        }
+        return assign ? km[c]->insert_or_assign(slots[s], value) : km[c]->insert(slots[s], value);
+    }
+    long km_erase(int c, int s) {
+        if (!km[c]) {
+            return kGone;
+        }
+        return km[c]->erase(slots[s]);
+    }
+    long km_get(int c, int s) const {
+        if (!km[c]) {
+            return kGone;
+        }
+        const std::optional<Val> v = km[c]->get(slots[s]);
+        return v ? v->v : kNone;
+    }
+    long km_contains(int c, int s) const {
+        if (!km[c]) {
+            return kGone;
+        }
+        return km[c]->contains(slots[s]);
+    }
+
+    // --- weak_set ---
+
+    long set_insert(int c, int s) {
+        if (!set[c]) {
+            return kGone;
+        }
+        return set[c]->insert(slots[s]);
+    }
+    long set_erase(int c, int s) {
+        if (!set[c]) {
+            return kGone;
+        }
+        return set[c]->erase(slots[s]);
+    }
+    long set_contains(int c, int s) const {
+        if (!set[c]) {
+            return kGone;
+        }
+        return set[c]->contains(slots[s]);
+    }
+
+    // --- Any container: kind 0 value map, 1 key map, 2 set ---
+
+    template <class G> decltype(auto) with_kind(int kind, G&& g) {
+        switch (kind) {
+        case 0:
+            return g(vm);
+        case 1:
+            return g(km);
+        default:
+            return g(set);
+        }
+    }
+    bool busy(int kind, int c) const { return kind == 0 && vm_busy[c]; }
+
+    long clear(int kind, int c) {
+        return with_kind(kind, [&](auto& arr) -> long {
+            if (!arr[c]) {
+                return kGone;
+            }
+            arr[c]->clear();
+            return 0;
+        });
+    }
+    long copy_assign(int kind, int c, bool self) {
+        return with_kind(kind, [&](auto& arr) -> long {
+            auto* src = &arr[self ? c : 1 - c];
+            if (!*src) {
+                return kGone;
+            }
+            if (arr[c]) {
+                *arr[c] = **src; // a self-assignment where `self`
+            } else {
+                arr[c].emplace(**src);
+            }
+            return 0;
+        });
+    }
+    long move_assign(int kind, int c, bool self) {
+        return with_kind(kind, [&](auto& arr) -> long {
+            auto* src = &arr[self ? c : 1 - c];
+            if (!*src) {
+                return kGone;
+            }
+            if (arr[c]) {
+                *arr[c] = std::move(**src); // a self-move where `self`: must change nothing
+            } else {
+                arr[c].emplace(std::move(**src));
+            }
+            return 0;
+        });
+    }
+    long swap_containers(int kind, int how) {
+        return with_kind(kind, [&](auto& arr) -> long {
+            if (arr[0] && arr[1]) {
+                if (how % 2 == 0) {
+                    arr[0]->swap(*arr[1]);
+                } else {
+                    using std::swap;
+                    swap(*arr[0], *arr[1]);
+                }
+            } else {
+                std::swap(arr[0], arr[1]);
+            }
+            return 0;
+        });
+    }
+    long destroy(int kind, int c) {
+        return with_kind(kind, [&](auto& arr) -> long {
+            arr[c].reset();
+            return 0;
+        });
+    }
+    long recreate(int kind, int c, int how) {
+        return with_kind(kind, [&](auto& arr) -> long {
+            auto& other = arr[1 - c];
+            if (how % 3 == 1 && other) {
+                arr[c].emplace(*other);
+            } else if (how % 3 == 2 && other) {
+                arr[c].emplace(std::move(*other));
+            } else {
+                arr[c].emplace();
+            }
+            return 0;
+        });
+    }
+    long size_of(int kind, int c) {
+        return with_kind(kind, [&](auto& arr) -> long {
+            return arr[c] ? static_cast<long>(arr[c]->size()) : kGone;
+        });
+    }
+    long empty(int kind, int c) {
+        return with_kind(kind, [&](auto& arr) -> long {
+            return arr[c] ? static_cast<long>(arr[c]->empty()) : kGone;
+        });
+    }
+    Obs items(int kind, int c) {
+        Obs out;
+        std::vector<std::pair<long, long>> pairs;
+        std::vector<long> ids;
+        switch (kind) {
+        case 0:
+            if (!vm[c]) {
+                break;
+            }
+            for (const auto& [k, v] : vm[c]->items()) {
+                pairs.emplace_back(k, v->id);
+            }
+            append_sorted(out, pairs);
+            return out;
+        case 1:
+            if (!km[c]) {
+                break;
+            }
+            for (const auto& [k, v] : km[c]->items()) {
+                pairs.emplace_back(k->id, v.v);
+            }
+            append_sorted(out, pairs);
+            return out;
+        default:
+            if (!set[c]) {
+                break;
+            }
+            for (const P& r : set[c]->items()) {
+                ids.push_back(r->id);
+            }
+            append_sorted(out, ids);
+            return out;
+        }
+        out.push_back(kGone);
+        return out;
+    }
+    Obs keys(int kind, int c) {
+        Obs out;
+        std::vector<long> ids;
+        if (kind == 0) {
+            if (!vm[c]) {
+                out.push_back(kGone);
+                return out;
+            }
+            for (long k : vm[c]->keys()) {
+                ids.push_back(k);
+            }
+        } else {
+            if (!km[c]) {
+                out.push_back(kGone);
+                return out;
+            }
+            for (const P& k : km[c]->keys()) {
+                ids.push_back(k->id);
+            }
+        }
+        append_sorted(out, ids);
+        return out;
+    }
+    /// begin()/end() in place in weakref::local::; items() in weakref::, which has no
+    /// iteration in place.
+    Obs iterate(int kind, int c) {
+        if constexpr (!F::local) {
+            return items(kind, c);
+        } else {
+            Obs out;
+            std::vector<std::pair<long, long>> pairs;
+            std::vector<long> ids;
+            switch (kind) {
+            case 0:
+                if (!vm[c]) {
+                    break;
+                }
+                for (auto it = vm[c]->begin(); it != vm[c]->end(); ++it) {
+                    const auto& [k, v] = *it;
+                    pairs.emplace_back(k, v->id);
+                }
+                append_sorted(out, pairs);
+                return out;
+            case 1:
+                if (!km[c]) {
+                    break;
+                }
+                for (const auto& [k, v] : *km[c]) {
+                    pairs.emplace_back(k->id, v.v);
+                }
+                append_sorted(out, pairs);
+                return out;
+            default:
+                if (!set[c]) {
+                    break;
+                }
+                for (const P& r : *set[c]) {
+                    ids.push_back(r->id);
+                }
+                append_sorted(out, ids);
+                return out;
+            }
+            out.push_back(kGone);
+            return out;
+        }
+    }
+
+    // --- Observation ---
+
+    /// Every observable, in the same layout as Model::snapshot().
+    Obs snapshot() {
+        Obs out;
+        for (const P& p : slots) {
+            out.push_back(p ? p->id : kNone);
+            out.push_back(p.use_count());
+            out.push_back(p.weak_count());
+        }
+        for (const W& w : wslots) {
+            out.push_back(w.expired());
+            const P p = w.lock();
+            out.push_back(p ? p->id : kNone);
+            out.push_back(w.use_count());
+            out.push_back(w.weak_count());
+        }
+        for (const Fin& f : fin) {
+            out.push_back(f.alive());
+        }
+        for (const Scoped& g : scoped) {
+            out.push_back(g.alive());
+        }
+        const long vals = live_vals; // before items() copies any
+        for (int kind = 0; kind < 3; ++kind) {
+            for (int c = 0; c < kCopies; ++c) {
+                out.push_back(size_of(kind, c));
+                out.push_back(empty(kind, c));
+                Obs it = items(kind, c);
+                out.insert(out.end(), it.begin(), it.end());
+                if (kind < 2) {
+                    Obs k = keys(kind, c);
+                    out.insert(out.end(), k.begin(), k.end());
+                }
+            }
+        }
+        out.push_back(live_objects);
+        out.push_back(vals);
+        out.push_back(static_cast<long>(log.size()));
+        out.insert(out.end(), log.begin(), log.end());
+        return out;
+    }
+
+    void teardown_handles() {
+        for (int pass = 0; pass <= kSlots + next_id; ++pass) {
+            bool any = false;
+            for (int s = 0; s < kSlots; ++s) {
+                if (slots[s]) {
+                    any = true;
+                    drop(s);
+                }
+            }
+            if (!any) {
+                break;
+            }
+        }
+    }
+    void teardown_rest() {
+        for (W& w : wslots) {
+            w.reset();
+        }
+        for (int g = 0; g < kScoped; ++g) {
+            scoped_drop(g);
+        }
+        for (Fin& f : fin) {
+            f = Fin();
+        }
+        for (int c = 0; c < kCopies; ++c) {
+            vm[c].reset();
+            km[c].reset();
+            set[c].reset();
+        }
+    }
+
+    long live_objects = 0;
+    long live_vals = 0;
+
+private:
+    void callback(int reg, Action act) {
+        log.push_back(reg);
+        switch (act.kind % kActionKinds) {
+        case 0:
+            break;
+        case 1:
+            drop(act.a % kSlots);
+            break;
+        case 2:
+            log.push_back(fin_detach(act.a % kFin));
+            break;
+        case 3:
+            for (int kind = 0; kind < 3; ++kind) {
+                for (int c = 0; c < kCopies; ++c) {
+                    log.push_back(size_of(kind, c));
+                }
+            }
+            break;
+        case 4: {
+            const int kind = act.a % 3;
+            const int c = act.b % kCopies;
+            if ((act.b & 2) != 0 && !busy(kind, c)) {
+                destroy(kind, c);
+            } else {
+                clear(kind, c);
+            }
+            break;
+        }
+        case 5: {
+            const P p = wslots[act.a % kWeak].lock();
+            log.push_back(p ? p->id : kNone);
+            break;
+        }
+        default:
+            lock(act.a % kWeak, act.b % kSlots);
+            break;
+        }
+    }
+
+public:
+    P slots[kSlots];
+    W wslots[kWeak];
+    Fin fin[kFin];
+    Scoped scoped[kScoped];
+    std::optional<VM> vm[kCopies];
+    std::optional<KM> km[kCopies];
+    std::optional<Set> set[kCopies];
+    std::vector<long> log;
+    int next_id = 0;
+    int next_reg = 0;
+    bool vm_busy[kCopies] = {};
+};
+
+// --- Decoding: an opcode byte and its argument bytes; a short input reads zeros
+// --------------------
+
+enum Code : std::uint8_t {
+    kMake,           // slot
+    kCopy,           // from, to
+    kMove,           // from, to
+    kDrop,           // slot
+    kSwap,           // a, b
+    kWeakOf,         // weak, slot
+    kWeakCopy,       // from, to
+    kWeakDrop,       // weak
+    kLock,           // weak, slot
+    kLockCtor,       // weak
+    kEqual,          // a, b
+    kOnDeath,        // slot, finalizer, action kind, action a, action b
+    kFinCopy,        // from, to
+    kFinDrop,        // finalizer
+    kFinDetach,      // finalizer
+    kFinCall,        // finalizer
+    kScopedFrom,     // finalizer, scoped
+    kScopedDrop,     // scoped
+    kScopedRelease,  // scoped, finalizer
+    kScopedDetach,   // scoped
+    kScopedCall,     // scoped
+    kVmInsert,       // map, key, slot, flags
+    kVmErase,        // map, key
+    kVmGet,          // map, key
+    kVmContains,     // map, key
+    kVmGetOrInsert,  // map, key, result slot, make kind, make arg
+    kVmValues,       // map
+    kKmInsert,       // map, slot, value, flags
+    kKmErase,        // map, slot
+    kKmGet,          // map, slot
+    kKmContains,     // map, slot
+    kSetInsert,      // set, slot
+    kSetErase,       // set, slot
+    kSetContains,    // set, slot
+    kClear,          // kind, which
+    kCopyAssign,     // kind, which, self
+    kMoveAssign,     // kind, which, self
+    kSwapContainers, // kind, how
+    kDestroy,        // kind, which
+    kRecreate,       // kind, which, how
+    kIterate,        // kind, which
+    kSize,           // kind, which
+    kNumCodes
+};
+
+constexpr int kMaxArgs = 5;
+constexpr std::uint8_t kArgs[] = {
+    1, 2, 2, 1, 2, 2, 2, 1, 2, 1, 2, 5, 2, 1, 1, 1, 2, 1, 2, 1, 1,
+    4, 2, 2, 2, 5, 1, 4, 2, 2, 2, 2, 2, 2, 2, 3, 3, 2, 2, 3, 2, 2,
+};
+constexpr const char* kNames[] = {
+    "make",        "copy",          "move",        "drop",         "swap",        "weak_of",
+    "weak_copy",   "weak_drop",     "lock",        "lock_ctor",    "equal",       "on_death",
+    "fin_copy",    "fin_drop",      "fin_detach",  "fin_call",     "scoped_from", "scoped_drop",
+    "scoped_rel",  "scoped_detach", "scoped_call", "vm_insert",    "vm_erase",    "vm_get",
+    "vm_contains", "vm_get_or_ins", "vm_values",   "km_insert",    "km_erase",    "km_get",
+    "km_contains", "set_insert",    "set_erase",   "set_contains", "clear",       "copy_assign",
+    "move_assign", "swap_cont",     "destroy",     "recreate",     "iterate",     "size",
+};
+
+static_assert(sizeof(kArgs) == kNumCodes, "one argument count per code");
+static_assert(sizeof(kNames) / sizeof(kNames[0]) == kNumCodes, "one name per code");
+
+struct Op {
+    Code code;
+    std::uint8_t a[kMaxArgs];
+};
+
+class Reader {
+public:
+    Reader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+    bool done() const { return pos_ >= size_; }
+    std::uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
+    Op op() {
+        Op o{};
+        o.code = static_cast<Code>(byte() % kNumCodes);
+        for (int i = 0; i < kArgs[o.code]; ++i) {
+            o.a[i] = byte();
+        }
+        return o;
+    }
+
+private:
+    const std::uint8_t* data_;
+    std::size_t size_;
+    std::size_t pos_ = 0;
+};
+
+/// Applies one operation to a world; what it observes, exceptions included.
+template <class World> Obs apply(World& w, const Op& op) {
+    Obs out;
+    const auto s = [&](int i) { return op.a[i] % kSlots; };
+    const auto wk = [&](int i) { return op.a[i] % kWeak; };
+    const auto f = [&](int i) { return op.a[i] % kFin; };
+    const auto g = [&](int i) { return op.a[i] % kScoped; };
+    const auto c = [&](int i) { return op.a[i] % kCopies; };
+    const auto k = [&](int i) { return op.a[i] % kKeys; };
+    const auto kind = [&](int i) { return op.a[i] % 3; };
+    try {
+        switch (op.code) {
+        case kMake:
+            w.make(s(0));
+            break;
+        case kCopy:
+            w.copy(s(0), s(1));
+            break;
+        case kMove:
+            w.move(s(0), s(1));
+            break;
+        case kDrop:
+            w.drop(s(0));
+            break;
+        case kSwap:
+            w.swap(s(0), s(1));
+            break;
+        case kWeakOf:
+            w.weak(wk(0), s(1));
+            break;
+        case kWeakCopy:
+            w.weak_copy(wk(0), wk(1));
+            break;
+        case kWeakDrop:
+            w.weak_drop(wk(0));
+            break;
+        case kLock:
+            out.push_back(w.lock(wk(0), s(1)));
+            break;
+        case kLockCtor:
+            out.push_back(w.lock_ctor(wk(0)));
+            break;
+        case kEqual:
+            out.push_back(w.equal(op.a[0] % kSlots, op.a[1] % kSlots));
+            break;
+        case kOnDeath:
+            w.on_death(s(0), f(1), Action{op.a[2], op.a[3], op.a[4]});
+            break;
+        case kFinCopy:
+            w.fin_copy(f(0), f(1));
+            break;
+        case kFinDrop:
+            w.fin_drop(f(0));
+            break;
+        case kFinDetach:
+            out.push_back(w.fin_detach(f(0)));
+            break;
+        case kFinCall:
+            out.push_back(w.fin_call(f(0)));
+            break;
+        case kScopedFrom:
+            w.scoped_from(f(0), g(1));
+            break;
+        case kScopedDrop:
+            w.scoped_drop(g(0));
+            break;
+        case kScopedRelease:
+            w.scoped_release(g(0), f(1));
+            break;
+        case kScopedDetach:
+            out.push_back(w.scoped_detach(g(0)));
+            break;
+        case kScopedCall:
+            out.push_back(w.scoped_call(g(0)));
+            break;
+        case kVmInsert:
+            out.push_back(w.vm_insert(c(0), k(1), s(2), op.a[3]));
+            break;
+        case kVmErase:
+            out.push_back(w.vm_erase(c(0), k(1)));
+            break;
+        case kVmGet:
+            out.push_back(w.vm_get(c(0), k(1)));
+            break;
+        case kVmContains:
+            out.push_back(w.vm_contains(c(0), k(1)));
+            break;
+        case kVmGetOrInsert:
+            out.push_back(w.vm_get_or_insert(c(0), k(1), s(2), MakePlan{op.a[3], op.a[4]}));
+            break;
+        case kVmValues:
+            out = w.vm_values(c(0));
+            break;
+        case kKmInsert:
+            out.push_back(w.km_insert(c(0), s(1), op.a[2], op.a[3]));
+            break;
+        case kKmErase:
+            out.push_back(w.km_erase(c(0), s(1)));
+            break;
+        case kKmGet:
+            out.push_back(w.km_get(c(0), s(1)));
+            break;
+        case kKmContains:
+            out.push_back(w.km_contains(c(0), s(1)));
+            break;
+        case kSetInsert:
+            out.push_back(w.set_insert(c(0), s(1)));
+            break;
+        case kSetErase:
+            out.push_back(w.set_erase(c(0), s(1)));
+            break;
+        case kSetContains:
+            out.push_back(w.set_contains(c(0), s(1)));
+            break;
+        case kClear:
+            out.push_back(w.clear(kind(0), c(1)));
+            break;
+        case kCopyAssign:
+            out.push_back(w.copy_assign(kind(0), c(1), op.a[2] % 4 == 0));
+            break;
+        case kMoveAssign:
+            out.push_back(w.move_assign(kind(0), c(1), op.a[2] % 4 == 0));
+            break;
+        case kSwapContainers:
+            out.push_back(w.swap_containers(kind(0), op.a[1]));
+            break;
+        case kDestroy:
+            out.push_back(w.destroy(kind(0), c(1)));
+            break;
+        case kRecreate:
+            out.push_back(w.recreate(kind(0), c(1), op.a[2]));
+            break;
+        case kIterate:
+            out = w.iterate(kind(0), c(1));
+            break;
+        case kSize:
+            out.push_back(w.size_of(kind(0), c(1)));
+            out.push_back(w.empty(kind(0), c(1)));
+            break;
+        case kNumCodes:
+            break;
+        }
+    } catch (const FuzzThrow&) {
+        out.push_back(kThrewBase - 1);
+    } catch (const std::invalid_argument&) {
+        out.push_back(kThrewBase - 2);
+    } catch (const std::logic_error&) {
+        out.push_back(kThrewBase - 3);
+    } catch (const weakref::bad_weak_ref&) {
+        out.push_back(kThrewBase - 4);
+    } catch (const std::bad_weak_ptr&) {
+        out.push_back(kThrewBase - 4);
+    } catch (...) {
+        out.push_back(kThrewBase - 5);
+    }
+    return out;
+}
+
+// --- The driver -------------------------------------------------------------------------------
+
+void print(const char* who, const Obs& o) {
+    std::fprintf(stderr, "  %-18s", who);
+    for (long v : o) {
+        std::fprintf(stderr, " %ld", v);
+    }
+    std::fprintf(stderr, "\n");
+}
+
+[[noreturn]] void differ(const char* flavour, int index, const Op* op, const char* what,
+                         const Obs& lib, const Obs& model) {
+    std::fprintf(stderr, "\nweakref_fuzzer: %s differs from the model: %s after op #%d", flavour,
+                 what, index);
+    if (op != nullptr) {
+        std::fprintf(stderr, " %s(", kNames[op->code]);
+        for (int i = 0; i < kArgs[op->code]; ++i) {
+            std::fprintf(stderr, "%s%d", i == 0 ? "" : ", ", op->a[i]);
+        }
+        std::fprintf(stderr, ")");
+    } else {
+        std::fprintf(stderr, " (teardown)");
+    }
+    std::fprintf(stderr, "\n");
+    print(flavour, lib);
+    print("model", model);
+    std::size_t i = 0;
+    while (i < lib.size() && i < model.size() && lib[i] == model[i]) {
+        ++i;
+    }
+    std::fprintf(stderr, "  first difference at position %zu\n", i);
+    std::abort();
+}
+
+bool verbose() {
+    static const bool on = std::getenv("WEAKREF_FUZZ_TRACE") != nullptr;
+    return on;
+}
+
+template <class F> void run(const std::uint8_t* data, std::size_t size) {
+    constexpr int kMaxOps = 400;
+    Library<F> lib;
+    Model model;
+    Reader in(data, size);
+    int index = 0;
+    for (; !in.done() && index < kMaxOps; ++index) {
+        const Op op = in.op();
+        if (verbose()) {
+            std::fprintf(stderr, "%s #%d %s(", F::name, index, kNames[op.code]);
+            for (int i = 0; i < kArgs[op.code]; ++i) {
+                std::fprintf(stderr, "%s%d", i == 0 ? "" : ", ", op.a[i]);
+            }
+            std::fprintf(stderr, ")\n");
+        }
+        const Obs got = apply(lib, op);
+        const Obs want = apply(model, op);
+        if (got != want) {
+            differ(F::name, index, &op, "the result", got, want);
+        }
+        const Obs lib_state = lib.snapshot();
+        const Obs model_state = model.snapshot();
+        if (lib_state != model_state) {
+            differ(F::name, index, &op, "the state", lib_state, model_state);
+        }
+    }
+    lib.teardown_handles();
+    model.teardown_handles();
+    const Obs lib_state = lib.snapshot();
+    const Obs model_state = model.snapshot();
+    if (lib_state != model_state) {
+        differ(F::name, index, nullptr, "the state", lib_state, model_state);
+    }
+    lib.teardown_rest();
+    model.teardown_rest();
+    const Obs lib_end{lib.live_objects, lib.live_vals};
+    const Obs model_end{model.live_objects, 0};
+    if (lib_end != model_end) {
+        differ(F::name, index, nullptr, "live objects and values at the end", lib_end, model_end);
+    }
+}
+
+} // namespace fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    fuzz::run<fuzz::LocalFlavour>(data, size);
+    fuzz::run<fuzz::SafeFlavour>(data, size);
+    return 0;
+}
