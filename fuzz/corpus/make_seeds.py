@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Writes the fuzzer's seed corpus (fuzz/corpus/seed-*): short op sequences, one per feature.
+# Each op is an opcode byte and its argument bytes, as decoded by weakref_fuzzer.cpp.
+import pathlib
+
+CODES = """make copy move drop swap weak_of weak_copy weak_drop lock lock_ctor equal on_death
+fin_copy fin_drop fin_detach fin_call scoped_from scoped_drop scoped_rel scoped_detach scoped_call
+vm_insert vm_erase vm_get vm_contains vm_get_or_ins vm_values km_insert km_erase km_get km_contains
+set_insert set_erase set_contains clear copy_assign move_assign swap_cont destroy recreate iterate
+size""".split()
+OP = {name: i for i, name in enumerate(CODES)}
+# Death callback actions (the kind byte of on_death).
+LOG, DROP_SLOT, DETACH_FIN, LOG_SIZES, CLEAR_OR_DESTROY, LOG_LOCK, LOCK_INTO_SLOT = range(7)
+# get_or_insert factories (the kind byte of vm_get_or_ins).
+NEW, COPY_SLOT, THROW, INSERT_THEN_NEW, DROP_THEN_NEW = range(5)
+VM, KM, SET = range(3)
+
+
+def seq(*ops):
+    out = bytearray()
+    for name, *args in ops:
+        out.append(OP[name])
+        out.extend(args)
+    return bytes(out)
+
+
+SEEDS = {
+    "handles": seq(("make", 0), ("copy", 0, 1), ("weak_of", 0, 0), ("weak_copy", 0, 1),
+                   ("equal", 0, 1), ("drop", 0), ("lock", 0, 2), ("drop", 1), ("drop", 2),
+                   ("lock", 1, 3), ("lock_ctor", 0), ("move", 3, 4), ("swap", 4, 5)),
+    "callbacks_order": seq(("make", 0), ("on_death", 0, 0, LOG, 0, 0),
+                           ("on_death", 0, 1, LOG, 0, 0), ("on_death", 0, 2, DETACH_FIN, 1, 0),
+                           ("drop", 0), ("fin_detach", 1)),
+    "finalizer_call": seq(("make", 0), ("on_death", 0, 0, LOG, 0, 0), ("fin_call", 0),
+                          ("fin_call", 0), ("fin_detach", 0), ("on_death", 0, 1, LOG, 0, 0),
+                          ("fin_copy", 1, 2), ("fin_detach", 2), ("fin_detach", 1), ("drop", 0)),
+    "scoped": seq(("make", 0), ("on_death", 0, 0, LOG, 0, 0), ("scoped_from", 0, 0),
+                  ("on_death", 0, 1, LOG, 0, 0), ("scoped_from", 1, 1), ("scoped_drop", 0),
+                  ("scoped_rel", 1, 2), ("drop", 0), ("scoped_call", 1)),
+    "value_map": seq(("make", 0), ("make", 1), ("vm_insert", 0, 1, 0, 0),
+                     ("vm_insert", 0, 1, 1, 0), ("vm_insert", 0, 1, 1, 3), ("vm_get", 0, 1),
+                     ("vm_insert", 0, 2, 0, 2), ("vm_values", 0), ("drop", 1), ("vm_get", 0, 1),
+                     ("vm_contains", 0, 2), ("vm_erase", 0, 2), ("size", VM, 0)),
+    "get_or_insert": seq(("make", 0), ("vm_get_or_ins", 0, 1, 1, NEW, 0),
+                         ("vm_get_or_ins", 0, 1, 2, THROW, 0),
+                         ("vm_get_or_ins", 0, 2, 2, THROW, 0),
+                         ("vm_get_or_ins", 0, 3, 3, COPY_SLOT, 5),
+                         ("vm_get_or_ins", 0, 4, 4, INSERT_THEN_NEW, 0),
+                         ("on_death", 0, 0, CLEAR_OR_DESTROY, VM, 2),
+                         ("vm_get_or_ins", 0, 5, 5, DROP_THEN_NEW, 0), ("iterate", VM, 0)),
+    "key_map": seq(("make", 0), ("make", 1), ("km_insert", 0, 0, 7, 0),
+                   ("km_insert", 0, 0, 8, 0), ("km_insert", 0, 0, 9, 1), ("km_insert", 0, 1, 5, 2),
+                   ("km_get", 0, 0), ("km_contains", 0, 1), ("drop", 0), ("km_get", 0, 0),
+                   ("km_erase", 0, 1), ("size", KM, 0)),
+    "weak_set": seq(("make", 0), ("make", 1), ("set_insert", 0, 0), ("set_insert", 0, 0),
+                    ("set_insert", 0, 1), ("set_contains", 0, 1), ("drop", 1),
+                    ("set_erase", 0, 0), ("set_insert", 0, 2), ("iterate", SET, 0)),
+    "containers_copy_move": seq(("make", 0), ("make", 1), ("vm_insert", 0, 0, 0, 0),
+                                ("km_insert", 0, 1, 3, 0), ("set_insert", 0, 0),
+                                ("copy_assign", VM, 1, 1), ("copy_assign", KM, 1, 1),
+                                ("move_assign", SET, 1, 1), ("swap_cont", VM, 0),
+                                ("swap_cont", KM, 1), ("copy_assign", SET, 0, 0),
+                                ("move_assign", VM, 0, 0), ("destroy", KM, 0),
+                                ("recreate", KM, 0, 1), ("recreate", SET, 1, 2), ("drop", 0),
+                                ("clear", VM, 1), ("iterate", KM, 0)),
+    "death_uses_containers": seq(("make", 0), ("make", 1), ("vm_insert", 0, 0, 0, 0),
+                                 ("km_insert", 1, 0, 4, 0), ("set_insert", 0, 1),
+                                 ("on_death", 0, 0, LOG_SIZES, 0, 0),
+                                 ("on_death", 0, 1, CLEAR_OR_DESTROY, SET, 2),
+                                 ("on_death", 0, 2, CLEAR_OR_DESTROY, KM, 3), ("drop", 0),
+                                 ("size", SET, 0), ("recreate", SET, 0, 0)),
+    "death_chain": seq(("make", 0), ("make", 1), ("make", 2), ("make", 3),
+                       ("on_death", 0, 0, DROP_SLOT, 1, 0), ("on_death", 1, 1, DROP_SLOT, 2, 0),
+                       ("on_death", 2, 2, DROP_SLOT, 3, 0), ("on_death", 3, 3, LOG_SIZES, 0, 0),
+                       ("weak_of", 0, 3), ("drop", 0), ("lock", 0, 4)),
+    "death_locks": seq(("make", 0), ("make", 1), ("weak_of", 0, 0), ("weak_of", 1, 1),
+                       ("on_death", 0, 0, LOG_LOCK, 0, 0), ("on_death", 0, 1, LOCK_INTO_SLOT, 1, 2),
+                       ("on_death", 0, 2, LOCK_INTO_SLOT, 0, 3), ("drop", 1), ("drop", 0),
+                       ("drop", 2), ("lock", 1, 5)),
+}
+
+here = pathlib.Path(__file__).resolve().parent
+for i, (name, data) in enumerate(SEEDS.items()):
+    (here / f"seed-{i:02d}-{name}").write_bytes(data)
