@@ -49,7 +49,7 @@ struct live_reader : live {
 
 } // namespace
 
-// --- proxy ---------------------------------------------------------------------------------------
+// --- proxy ---
 
 TEST_CASE(WEAKREF_FLAVOUR "proxy: p->member reaches the live referent", "[proxy]") {
     auto r = wr::make_ref<counter>();
@@ -142,7 +142,7 @@ TEST_CASE(WEAKREF_FLAVOUR "proxy: calls a callable referent", "[proxy]") {
     REQUIRE_THROWS_AS(p(5), weakref::bad_weak_ref);
 }
 
-// --- weak_fn -------------------------------------------------------------------------------------
+// --- weak_fn ---
 
 TEST_CASE(WEAKREF_FLAVOUR "weak_fn: a void method gives bool", "[weak_fn]") {
     auto r = wr::make_ref<counter>();
