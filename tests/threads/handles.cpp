@@ -154,6 +154,40 @@ TEST_CASE("threads: the last strong handle dropped on any thread destroys the ob
     CHECK(scope.made() == race_rounds / 4);
 }
 
+TEST_CASE("threads: callbacks run on the thread that releases the last strong ref",
+          "[threads][finalizer]") {
+    for (int round = 0; round < 20; ++round) {
+        auto r = weakref::make_ref<int>(round);
+        std::thread::id callback_thread;
+        std::thread::id releasing_thread;
+        std::vector<weakref::finalizer> fins;
+        fins.push_back(weakref::on_death(r, [&] { callback_thread = std::this_thread::get_id(); }));
+        auto copy = r;
+        std::thread releaser([&, mine = std::move(copy)]() mutable {
+            releasing_thread = std::this_thread::get_id();
+            mine.reset();
+        });
+        // Whichever of the two drops last runs the callback.
+        r.reset();
+        const std::thread::id main_thread = std::this_thread::get_id();
+        releaser.join();
+        REQUIRE(callback_thread != std::thread::id());
+        CHECK((callback_thread == main_thread || callback_thread == releasing_thread));
+    }
+    // Deterministic: only the other thread holds a strong ref.
+    auto r = weakref::make_ref<int>(1);
+    std::thread::id callback_thread;
+    std::thread::id releasing_thread;
+    auto f = weakref::on_death(r, [&] { callback_thread = std::this_thread::get_id(); });
+    std::thread releaser([&, mine = std::move(r)]() mutable {
+        releasing_thread = std::this_thread::get_id();
+        mine.reset();
+    });
+    releaser.join();
+    CHECK(callback_thread == releasing_thread);
+    CHECK(callback_thread != std::this_thread::get_id());
+}
+
 TEST_CASE("threads: on_death and detach racing the death have exactly one outcome each",
           "[threads][finalizer][hazard-9]") {
     constexpr int callbacks_per_object = 8;
