@@ -63,7 +63,7 @@ struct FuzzThrow {};
 struct Action {
     std::uint8_t kind, a, b;
 };
-constexpr int kActionKinds = 7;
+constexpr int kActionKinds = 9;
 
 /// What a get_or_insert factory does.
 struct MakePlan {
@@ -334,7 +334,7 @@ public:
         auto it = km[c]->find(slots[s]->id);
         return it != km[c]->end() && it->second.first.live() ? &it->second : nullptr;
     }
-    long km_erase(int c, int s) {
+    long km_erase(int c, int s, bool /*raw*/ = false) {
         if (!km[c]) {
             return kGone;
         }
@@ -344,14 +344,14 @@ public:
         }
         return live;
     }
-    long km_get(int c, int s) const {
+    long km_get(int c, int s, bool /*raw*/ = false) const {
         if (!km[c]) {
             return kGone;
         }
         const auto* e = km_find(c, s);
         return e ? e->second : kNone;
     }
-    long km_contains(int c, int s) const {
+    long km_contains(int c, int s, bool /*raw*/ = false) const {
         if (!km[c]) {
             return kGone;
         }
@@ -373,7 +373,7 @@ public:
         (*set[c])[slots[s]->id] = W{slots[s], slots[s]->id};
         return 1;
     }
-    long set_erase(int c, int s) {
+    long set_erase(int c, int s, bool /*raw*/ = false) {
         if (!set[c]) {
             return kGone;
         }
@@ -383,7 +383,7 @@ public:
         }
         return live;
     }
-    long set_contains(int c, int s) const {
+    long set_contains(int c, int s, bool /*raw*/ = false) const {
         if (!set[c]) {
             return kGone;
         }
@@ -658,7 +658,7 @@ private:
         }
         const std::vector<int> mine = found->second;
         for (auto it = mine.rbegin(); it != mine.rend(); ++it) {
-            if (regs[*it].state == kArmed) { // an earlier callback may have detached it
+            if (regs[*it].state == kArmed) { // an earlier callback may have detached or run it
                 regs[*it].state = kRan;
                 callback(*it);
             }
@@ -699,8 +699,18 @@ private:
             log.push_back(p ? p->id : kNone);
             break;
         }
-        default:
+        case 6:
             lock(act.a % kWeak, act.b % kSlots);
+            break;
+        case 7: // a new registration, on another (live) object
+            if (slots[act.a % kSlots]) {
+                on_death(act.a % kSlots, act.b % kFin, Action{0, 0, 0});
+            } else {
+                log.push_back(kNone);
+            }
+            break;
+        default: // runs another registration now: one of this object's still armed is run here
+            log.push_back(fin_call(act.a % kFin));
             break;
         }
     }

@@ -3,7 +3,7 @@
 # Builds the differential fuzzer with clang++ into build/fuzz and runs it for a bounded number of
 # inputs over a scratch copy of the seed corpus; exits nonzero on a difference or a crash.
 #
-#   fuzz/run.sh                 # 200000 inputs (the CI run)
+#   fuzz/run.sh                 # 100000 inputs (the CI run)
 #   fuzz/run.sh -runs=0 -max_total_time=900   # any extra libFuzzer flags go last and win
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +33,5 @@ fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-"$build/fuzz/weakref_fuzzer" -runs=200000 -max_len=512 -seed=1 -print_final_stats=1 \
+"$build/fuzz/weakref_fuzzer" -runs=100000 -max_len=512 -seed=1 -print_final_stats=1 \
     -artifact_prefix="$build/artifacts/" "$@" "$work"

@@ -228,24 +228,25 @@ public:
         }
         return assign ? km[c]->insert_or_assign(slots[s], value) : km[c]->insert(slots[s], value);
     }
-    long km_erase(int c, int s) {
+    // `raw`: the const K* overloads.
+    long km_erase(int c, int s, bool raw) {
         if (!km[c]) {
             return kGone;
         }
-        return km[c]->erase(slots[s]);
+        return raw ? km[c]->erase(slots[s].get()) : km[c]->erase(slots[s]);
     }
-    long km_get(int c, int s) const {
+    long km_get(int c, int s, bool raw) const {
         if (!km[c]) {
             return kGone;
         }
-        const std::optional<Val> v = km[c]->get(slots[s]);
+        const std::optional<Val> v = raw ? km[c]->get(slots[s].get()) : km[c]->get(slots[s]);
         return v ? v->v : kNone;
     }
-    long km_contains(int c, int s) const {
+    long km_contains(int c, int s, bool raw) const {
         if (!km[c]) {
             return kGone;
         }
-        return km[c]->contains(slots[s]);
+        return raw ? km[c]->contains(slots[s].get()) : km[c]->contains(slots[s]);
     }
 
     // --- weak_set ---
@@ -256,17 +257,17 @@ public:
         }
         return set[c]->insert(slots[s]);
     }
-    long set_erase(int c, int s) {
+    long set_erase(int c, int s, bool raw) {
         if (!set[c]) {
             return kGone;
         }
-        return set[c]->erase(slots[s]);
+        return raw ? set[c]->erase(slots[s].get()) : set[c]->erase(slots[s]);
     }
-    long set_contains(int c, int s) const {
+    long set_contains(int c, int s, bool raw) const {
         if (!set[c]) {
             return kGone;
         }
-        return set[c]->contains(slots[s]);
+        return raw ? set[c]->contains(slots[s].get()) : set[c]->contains(slots[s]);
     }
 
     // --- Any container: kind 0 value map, 1 key map, 2 set ---
@@ -578,8 +579,18 @@ private:
             log.push_back(p ? p->id : kNone);
             break;
         }
-        default:
+        case 6:
             lock(act.a % kWeak, act.b % kSlots);
+            break;
+        case 7: // a new registration, on another (live) object
+            if (slots[act.a % kSlots]) {
+                on_death(act.a % kSlots, act.b % kFin, Action{0, 0, 0});
+            } else {
+                log.push_back(kNone);
+            }
+            break;
+        default: // runs another registration now: one of this object's still armed is run here
+            log.push_back(fin_call(act.a % kFin));
             break;
         }
     }
@@ -700,6 +711,7 @@ template <class World> Obs apply(World& w, const Op& op) {
     const auto c = [&](int i) { return op.a[i] % kCopies; };
     const auto k = [&](int i) { return op.a[i] % kKeys; };
     const auto kind = [&](int i) { return op.a[i] % 3; };
+    const auto raw = [&](int i) { return (op.a[i] & kSlots) != 0; }; // the const T* overloads
     try {
         switch (op.code) {
         case kMake:
@@ -787,22 +799,22 @@ template <class World> Obs apply(World& w, const Op& op) {
             out.push_back(w.km_insert(c(0), s(1), op.a[2], op.a[3]));
             break;
         case kKmErase:
-            out.push_back(w.km_erase(c(0), s(1)));
+            out.push_back(w.km_erase(c(0), s(1), raw(1)));
             break;
         case kKmGet:
-            out.push_back(w.km_get(c(0), s(1)));
+            out.push_back(w.km_get(c(0), s(1), raw(1)));
             break;
         case kKmContains:
-            out.push_back(w.km_contains(c(0), s(1)));
+            out.push_back(w.km_contains(c(0), s(1), raw(1)));
             break;
         case kSetInsert:
             out.push_back(w.set_insert(c(0), s(1)));
             break;
         case kSetErase:
-            out.push_back(w.set_erase(c(0), s(1)));
+            out.push_back(w.set_erase(c(0), s(1), raw(1)));
             break;
         case kSetContains:
-            out.push_back(w.set_contains(c(0), s(1)));
+            out.push_back(w.set_contains(c(0), s(1), raw(1)));
             break;
         case kClear:
             out.push_back(w.clear(kind(0), c(1)));

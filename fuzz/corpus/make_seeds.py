@@ -11,7 +11,8 @@ set_insert set_erase set_contains clear copy_assign move_assign swap_cont destro
 size""".split()
 OP = {name: i for i, name in enumerate(CODES)}
 # Death callback actions (the kind byte of on_death).
-LOG, DROP_SLOT, DETACH_FIN, LOG_SIZES, CLEAR_OR_DESTROY, LOG_LOCK, LOCK_INTO_SLOT = range(7)
+(LOG, DROP_SLOT, DETACH_FIN, LOG_SIZES, CLEAR_OR_DESTROY, LOG_LOCK, LOCK_INTO_SLOT, REGISTER,
+ CALL_FIN) = range(9)
 # get_or_insert factories (the kind byte of vm_get_or_ins).
 NEW, COPY_SLOT, THROW, INSERT_THEN_NEW, DROP_THEN_NEW = range(5)
 VM, KM, SET = range(3)
@@ -78,6 +79,10 @@ SEEDS = {
                        ("on_death", 0, 0, LOG_LOCK, 0, 0), ("on_death", 0, 1, LOCK_INTO_SLOT, 1, 2),
                        ("on_death", 0, 2, LOCK_INTO_SLOT, 0, 3), ("drop", 1), ("drop", 0),
                        ("drop", 2), ("lock", 1, 5)),
+    "death_calls_and_registers": seq(("make", 0), ("make", 1), ("on_death", 0, 0, LOG, 0, 0),
+                                     ("on_death", 0, 1, CALL_FIN, 0, 0),
+                                     ("on_death", 0, 2, REGISTER, 1, 3), ("drop", 0),
+                                     ("fin_call", 0), ("drop", 1), ("fin_detach", 3)),
 }
 
 here = pathlib.Path(__file__).resolve().parent
