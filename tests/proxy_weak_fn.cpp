@@ -103,6 +103,30 @@ TEST_CASE(WEAKREF_FLAVOUR "proxy: p->member keeps the referent alive for the who
     CHECK(p.expired()); // it died at the end of that expression
 }
 
+namespace {
+struct counter_derived : counter {
+    int extra = 7;
+};
+} // namespace
+
+TEST_CASE(WEAKREF_FLAVOUR "proxy: made from handles to a derived or non-const type",
+          "[proxy][conversion]") {
+    auto d = wr::make_ref<counter_derived>();
+    wr::weak_ref<counter_derived> wd = d;
+    wr::proxy<counter> from_ref = d;
+    wr::proxy<counter> from_weak = wd;
+    wr::proxy<const counter> to_const = d;
+    from_ref->bump();
+    from_weak->bump();
+    CHECK(to_const->get() == 2);
+    CHECK(d.use_count() == 1);
+    CHECK(d.weak_count() == 4); // wd and the three proxies
+    static_assert(!std::is_constructible_v<wr::proxy<counter_derived>, wr::ref<counter>>,
+                  "no proxy to a derived type from a base handle");
+    d.reset();
+    REQUIRE_THROWS_AS(from_ref->get(), weakref::bad_weak_ref);
+}
+
 TEST_CASE(WEAKREF_FLAVOUR "proxy: copies observe the same referent", "[proxy]") {
     auto r = wr::make_ref<counter>();
     wr::proxy<counter> p = r;

@@ -31,6 +31,15 @@ public:
     basic_proxy(const basic_ref<T, Policy>& r) : weak_(r) {} // NOLINT(google-explicit-constructor)
     basic_proxy(basic_weak_ref<T, Policy> w) noexcept        // NOLINT(google-explicit-constructor)
         : weak_(std::move(w)) {}
+    /// From a handle to a derived type (or a less const-qualified one), as the handles convert.
+    template <class U, class = std::enable_if_t<!std::is_same_v<U, T> &&
+                                                std::is_convertible_v<U*, T*>>>
+    basic_proxy(const basic_ref<U, Policy>& r) // NOLINT(google-explicit-constructor)
+        : weak_(r) {}
+    template <class U, class = std::enable_if_t<!std::is_same_v<U, T> &&
+                                                std::is_convertible_v<U*, T*>>>
+    basic_proxy(const basic_weak_ref<U, Policy>& w) // NOLINT(google-explicit-constructor)
+        : weak_(w) {}
 
     /// Throws bad_weak_ref if the referent died (or the proxy is empty).
     arrow operator->() const { return arrow(lock_or_throw()); }

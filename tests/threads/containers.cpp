@@ -2,6 +2,7 @@
 // The thread-safe containers under threads: shared use, racing get_or_insert, snapshots while
 // referents die, and erase, clear, detach and destruction racing the deaths of their entries.
 #include "support/catch.hpp"
+#include "support/containers.hpp"
 #include "support/counting.hpp"
 #include "support/watchdog.hpp"
 
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -1152,5 +1154,101 @@ TEST_CASE("threads: a weak_key_map value is destroyed exactly once when erase ra
     CHECK(erase_won + death_won == long{rounds} * batch);
     CHECK(keys.alive() == 0);
     INFO("erase won " << erase_won << ", death won " << death_won);
+    CHECK(map.empty());
+}
+
+namespace {
+struct clear_tag {};
+using clear_node = wrtest::counted<clear_tag>;
+} // namespace
+
+TEST_CASE("threads: clear() returns while another thread keeps inserting",
+          "[threads][weak_set][weak_value_map]") {
+    wrtest::watchdog dog("clear against a busy inserter");
+    wrtest::count_scope<clear_node> scope;
+    std::vector<ref<clear_node>> objects;
+    for (int i = 0; i < 64; ++i) {
+        objects.push_back(make_ref<clear_node>(i));
+    }
+    weakref::weak_set<clear_node> set;
+    weakref::weak_value_map<int, clear_node> map;
+    std::atomic<bool> stop{false};
+    std::atomic<long> rounds{0};
+    std::thread inserter([&] {
+        while (!stop.load()) {
+            for (const auto& o : objects) {
+                set.insert(o);
+                map.insert_or_assign(o->value, o);
+            }
+            rounds.fetch_add(1);
+        }
+    });
+    while (rounds.load() < 2) {
+        std::this_thread::yield();
+    }
+    // Each clear() removes what it finds and returns, however fast the other thread refills.
+    for (int i = 0; i < 200; ++i) {
+        set.clear();
+        map.clear();
+    }
+    stop.store(true);
+    inserter.join();
+    CHECK(set.size() <= objects.size());
+    CHECK(map.size() <= objects.size());
+    set.clear();
+    map.clear();
+    CHECK(set.empty());
+    CHECK(map.empty());
+    CHECK(scope.alive() == 64);
+}
+
+TEST_CASE("threads: clear() does not chase entries another thread inserts meanwhile",
+          "[threads][weak_key_map]") {
+    // Each value's destructor, run by clear() on this thread, has another thread insert a new
+    // entry and waits until it has. clear() must return after one pass: repeating while the
+    // map is not empty would chase the other thread's entries (here up to 100 of them).
+    wrtest::watchdog dog("clear against a helper inserting from its destructors");
+    std::atomic<bool> armed{true};
+    std::atomic<int> requests{0};
+    std::atomic<int> served{0};
+    std::atomic<bool> stop{false};
+    weakref::weak_key_map<clear_node, wrtest::last_words> map;
+    const std::function<void()> ask = [&] {
+        if (!armed.load()) {
+            return;
+        }
+        const int n = requests.fetch_add(1) + 1;
+        while (served.load() < n) {
+            std::this_thread::yield();
+        }
+    };
+    std::vector<ref<clear_node>> helper_keys;
+    std::thread helper([&] {
+        int seen = 0;
+        while (!stop.load()) {
+            if (requests.load() > seen) {
+                ++seen;
+                if (seen <= 100) {
+                    auto k = make_ref<clear_node>(seen);
+                    helper_keys.push_back(k);
+                    map.insert(k, wrtest::last_words(ask));
+                }
+                served.store(seen);
+            } else {
+                std::this_thread::yield();
+            }
+        }
+    });
+    auto first = make_ref<clear_node>(0);
+    map.insert(first, wrtest::last_words(ask));
+    map.clear();
+    const int asked = requests.load();
+    const std::size_t left = map.size();
+    armed.store(false);
+    stop.store(true);
+    helper.join();
+    CHECK(asked == 1);
+    CHECK(left == 1); // the helper's entry, inserted during the clear, stays
+    map.clear();
     CHECK(map.empty());
 }

@@ -188,6 +188,7 @@ public:
         head = e;
         s.size.store(s.size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         ++s.changes;
+        ++linked_here_;
     }
 
     /// Takes `e` out of `s`'s chains and disarms it: detached, it goes to `grave`; if its death
@@ -264,25 +265,35 @@ public:
     }
 
     /// Empties the table, shard by shard, freeing each shard's entries after its lock.
-    /// Repeats while destructors run by the freeing put entries back (weak_key_map values may).
+    /// Repeats the pass while the destructors it ran put entries back (a weak_key_map value
+    /// may), but not for entries other threads insert meanwhile: those may stay, and clear()
+    /// cannot be kept from returning by a busy inserter.
     void clear() noexcept {
+        std::size_t before = 0;
         do {
+            before = linked_here_;
             for (shard& s : shards_) {
                 graveyard grave;
                 std::lock_guard<mutex_type> lock(s.mutex);
                 remove_all(s, grave);
             }
-        } while (size() != 0);
+        } while (linked_here_ != before && size() != 0);
     }
 
     /// The container lets go of the table: empties it, and frees it unless deaths in flight
-    /// still hold it (the last of them frees it then).
+    /// still hold it (the last of them frees it then). No other thread uses the container now.
     void release() noexcept {
-        clear();
+        do {
+            clear();
+        } while (size() != 0);
         release_holder();
     }
 
 private:
+    // Entries this thread has linked into tables of this type, for clear() to tell the
+    // entries its own destructors put back from those other threads insert.
+    static inline thread_local std::size_t linked_here_ = 0;
+
     static entry_base* orphan_mark() noexcept {
         return reinterpret_cast<entry_base*>(alignof(entry_base));
     }
