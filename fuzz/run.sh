@@ -4,7 +4,7 @@
 # inputs over a scratch copy of the seed corpus; exits nonzero on a difference or a crash.
 #
 #   fuzz/run.sh                 # 100000 inputs (the CI run)
-#   fuzz/run.sh -runs=0 -max_total_time=900   # any extra libFuzzer flags go last and win
+#   fuzz/run.sh -runs=-1 -max_total_time=1800   # any extra libFuzzer flags go last and win
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -106,9 +106,14 @@ public:
     control_block& operator=(const control_block&) = delete;
 
     /// The block of the object at `object` (made by make_ref or allocate_ref).
+    ///
+    /// By integer arithmetic: the block and the object are parts of one allocation, but a
+    /// pointer step below an object that GCC saw declared on the stack (in a branch that never
+    /// runs: enable_ref_from_this on an object not made by make_ref) trips its -Warray-bounds
+    /// and -Wstringop-overflow in optimised builds of the user's code.
     static control_block* of(const void* object) noexcept {
-        return reinterpret_cast<control_block*>(
-            const_cast<char*>(static_cast<const volatile char*>(object) - sizeof(control_block)));
+        return reinterpret_cast<control_block*>(reinterpret_cast<std::uintptr_t>(object) -
+                                                sizeof(control_block));
     }
     [[nodiscard]] void* object() const noexcept {
         return const_cast<char*>(reinterpret_cast<const char*>(this) + sizeof(control_block));
