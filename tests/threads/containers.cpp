@@ -1205,8 +1205,9 @@ TEST_CASE("threads: clear() returns while another thread keeps inserting",
 TEST_CASE("threads: clear() does not chase entries another thread inserts meanwhile",
           "[threads][weak_key_map]") {
     // Each value's destructor, run by clear() on this thread, has another thread insert a new
-    // entry and waits until it has. clear() must return after one pass: repeating while the
-    // map is not empty would chase the other thread's entries (here up to 100 of them).
+    // entry and waits until it has. clear() must return after one pass over its shards:
+    // repeating while the map is not empty would chase the other thread's entries (here up to
+    // 100 of them).
     wrtest::watchdog dog("clear against a helper inserting from its destructors");
     std::atomic<bool> armed{true};
     std::atomic<int> requests{0};
@@ -1247,8 +1248,12 @@ TEST_CASE("threads: clear() does not chase entries another thread inserts meanwh
     armed.store(false);
     stop.store(true);
     helper.join();
-    CHECK(asked == 1);
-    CHECK(left == 1); // the helper's entry, inserted during the clear, stays
+    // An entry the helper puts into a shard that the pass has not reached yet is removed in
+    // the same pass (and asks again); one put behind the pass stays. One pass over 16 shards
+    // asks at most 16 times; chasing would ask 101 times.
+    CHECK(asked >= 1);
+    CHECK(asked <= 16);
+    CHECK(left == 1);
     map.clear();
     CHECK(map.empty());
 }

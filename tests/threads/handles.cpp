@@ -135,6 +135,7 @@ TEST_CASE("threads: the last strong handle dropped on any thread destroys the ob
     wrtest::count_scope<checked> scope;
     constexpr int threads = 4;
     std::atomic<long> callbacks{0};
+    std::atomic<long> misread{0};
     for (int round = 0; round < race_rounds / 4; ++round) {
         auto r = weakref::make_ref<checked>(round);
         weakref::weak_ref<checked> w = r;
@@ -142,13 +143,16 @@ TEST_CASE("threads: the last strong handle dropped on any thread destroys the ob
         std::vector<weakref::ref<checked>> copies(threads, r);
         r.reset();
         run_threads(threads, [&](int i) {
-            // Write through the object before dropping: the dropping thread that destroys it
-            // must see every other thread's write (TSan checks the ordering).
-            copies[static_cast<std::size_t>(i)]->value = round;
+            // Read through the object before dropping: the destructor (which writes the value)
+            // must come after every other thread's read (TSan checks the ordering).
+            if (copies[static_cast<std::size_t>(i)]->value != round) {
+                ++misread;
+            }
             copies[static_cast<std::size_t>(i)].reset();
         });
         CHECK(w.expired());
     }
+    CHECK(misread == 0);
     CHECK(callbacks == race_rounds / 4);
     CHECK(scope.alive() == 0);
     CHECK(scope.made() == race_rounds / 4);

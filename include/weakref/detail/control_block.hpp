@@ -125,7 +125,9 @@ public:
     /// Drops one strong ref. At zero: hooks, newest first; then the destructor; then the
     /// object's weak unit. No lock of weakref is held while hooks or the destructor run.
     void release_strong() noexcept {
-        if (counts_.sole_owner() && !list::is_hook(hooks_.load(std::memory_order_relaxed))) {
+        // Acquire on the head: pairs with hook_list::unlink, which another thread (a detach
+        // or a finalizer call, holding no strong ref) may have just run on this block.
+        if (counts_.sole_owner() && !list::is_hook(hooks_.load(std::memory_order_acquire))) {
             // Nobody else holds a strong ref, a weak observer or a hook, and only a strong ref
             // could add one: skip the atomic decrements. The counts read "dead, weak unit
             // held" while the destructor runs, so lock() fails and a weak_from_this() taken
@@ -217,12 +219,14 @@ private:
 
     void die() noexcept {
         // No hook can be added from here on (that needs a strong ref), so an empty list read
-        // without the lock stays empty; a concurrent detach can only shorten it.
+        // without the lock stays empty; a concurrent detach can only shorten it. That read is
+        // an acquire: where a detach on another thread emptied the list, its unlink (a release)
+        // must happen before this thread frees the block.
         // Container hooks first (newest first among them), so that every user callback and
         // the destructor see the object gone from every container; then the rest, newest
         // first. The scan for container hooks stops once a pass finds none.
         bool containers_left = true;
-        while (list::is_hook(hooks_.load(std::memory_order_relaxed))) {
+        while (list::is_hook(hooks_.load(std::memory_order_acquire))) {
             hook* h = nullptr;
             {
                 typename Policy::hook_guard guard(this);

@@ -72,7 +72,11 @@ template <class Policy> struct hook_list {
     static void unlink(hook* h, std::uintptr_t state) noexcept {
         word* prev = reinterpret_cast<word*>(h->link_);
         const std::uintptr_t next = h->next_.load(std::memory_order_relaxed);
-        prev->store(next, std::memory_order_relaxed);
+        // Release: when this empties the list, the sole owner's release_strong may read the
+        // head without the hook lock (acquire) and free the block at once; this store must
+        // then happen before that free. (push needs none: its caller holds a strong ref, so
+        // no release_strong can take that path meanwhile.)
+        prev->store(next, std::memory_order_release);
         if (is_hook(next)) {
             as_hook(next)->link_ = h->link_;
         }
