@@ -91,11 +91,13 @@ int main() {
         Gate done_interning(thread_count + 1);
         Gate may_let_go(thread_count + 1);
         std::vector<std::thread> threads;
+        threads.reserve(static_cast<std::size_t>(thread_count));
         for (int t = 0; t < thread_count; ++t) {
             threads.emplace_back([&, t] {
                 for (int round = 0; round < rounds; ++round) {
                     for (int i = 0; i < 5; ++i) {
-                        const std::string& word = words[static_cast<std::size_t>(t + i)];
+                        const std::string& word =
+                            words[static_cast<std::size_t>(t) + static_cast<std::size_t>(i)];
                         held[static_cast<std::size_t>(t)].push_back(table.intern(word));
                     }
                 }
@@ -155,6 +157,7 @@ int main() {
     {
         std::atomic<int> empty_results{0};
         std::vector<std::thread> threads;
+        threads.reserve(static_cast<std::size_t>(thread_count));
         for (int t = 0; t < thread_count; ++t) {
             threads.emplace_back([&, t] {
                 for (int round = 0; round < 2000; ++round) {

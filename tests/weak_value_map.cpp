@@ -193,9 +193,9 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: insert keeps a live value, insert_or_
     }
     SECTION("rvalue keys and values") {
         auto c = wr::make_ref<item>(3);
-        wr::ref<item> moved = c;
-        CHECK(m.insert(3, std::move(moved)));
+        CHECK(m.insert(3, wr::ref<item>(c))); // an rvalue binds to the const& overload
         CHECK(m.get(3) == c);
+        CHECK(c.use_count() == 1);
         CHECK(c.weak_count() == 1);
     }
 }

@@ -354,8 +354,11 @@ private:
 
     /// One get_or_insert in flight for one key.
     struct creation : creation_link {
+        // Q is the lookup type (std::string_view for std::string keys, say): the key is built
+        // from it here only, once a creation is really needed.
         template <class Q>
-        creation(std::size_t h, const Q& k) : key(k), owner(Policy::this_thread()) {
+        creation(std::size_t h, const Q& k) // NOLINT(modernize-pass-by-value)
+            : key(k), owner(Policy::this_thread()) {
             this->hash_ = h;
         }
         K key;
