@@ -953,7 +953,7 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a throwing key-equal leaves the map u
 
 TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a key-equal that throws after make ran leaves the map "
                           "unchanged and the key free",
-          "[weak_value_map][exceptions][get_or_insert][.][!mayfail][bug]") {
+          "[weak_value_map][exceptions][get_or_insert]") {
     using fault = wrtest::fault<equal_fault>;
     wrtest::disarm_at_exit<equal_fault> disarm;
     wr::weak_value_map<int, item, wrtest::flaky_hash<equal_fault, true>,

@@ -415,26 +415,28 @@ private:
             graveyard grave;
             std::unique_lock<typename Policy::mutex> lock(s.mutex);
             if (made) {
-                entry* old = table::find(s, h_of(c), matcher(c.key));
-                mapped_type existing = old != nullptr ? lock_value(*old) : mapped_type();
-                if (existing) {
-                    // Inserted by insert() while make() ran: the first value wins, as with
-                    // Python's setdefault. Ours is dropped below, outside the lock.
-                    winner = std::move(existing);
-                } else {
-                    try {
+                // The look-up (key-equal), the growth and the key copy may throw: then the
+                // creation is withdrawn, its waiters woken, and the map left as it was.
+                try {
+                    entry* old = table::find(s, h_of(c), matcher(c.key));
+                    mapped_type existing = old != nullptr ? lock_value(*old) : mapped_type();
+                    if (existing) {
+                        // Inserted by insert() while make() ran: the first value wins, as with
+                        // Python's setdefault. Ours is dropped below, outside the lock.
+                        winner = std::move(existing);
+                    } else {
                         table::reserve_one(s);
                         auto* fresh = new entry(&t, const_cast<V*>(made.get()), h_of(c), c.key);
                         if (old != nullptr) {
                             t.remove(s, old, grave);
                         }
                         table::link(s, fresh);
-                    } catch (...) {
-                        lock.unlock();
-                        finish(s, c, mapped_type());
-                        throw;
+                        winner = made;
                     }
-                    winner = made;
+                } catch (...) {
+                    lock.unlock();
+                    finish(s, c, mapped_type());
+                    throw;
                 }
             }
             publish(s, c, winner);
