@@ -15,7 +15,7 @@ namespace weakref::detail {
 
 /// What a control block does with the object it was made with, erased of the object's type.
 struct alignas(8) block_ops {
-    void (*destroy)(void* block) noexcept;    // runs the object's destructor
+    void (*destroy)(void* block) noexcept;    // runs the object's destructor; null if trivial
     void (*deallocate)(void* block) noexcept; // frees the whole allocation
 };
 
@@ -132,6 +132,13 @@ public:
             // could add one: skip the atomic decrements. The counts read "dead, weak unit
             // held" while the destructor runs, so lock() fails and a weak_from_this() taken
             // by the destructor is counted like any other.
+            const block_ops* o = ops();
+            if (o->destroy == nullptr) {
+                // A trivial destructor releases nothing in turn, and nobody else can reach
+                // the object: free it at once.
+                o->deallocate(this);
+                return;
+            }
             counts_.mark_dying();
             teardown::end(this, &finish_sole_owner);
             return;
@@ -207,7 +214,9 @@ private:
 
     static void finish_sole_owner(void* self) noexcept {
         auto* block = static_cast<control_block*>(self);
-        block->ops()->destroy(block);
+        if (const auto destroy = block->ops()->destroy) {
+            destroy(block);
+        }
         if (block->counts_.only_weak_unit()) {
             block->ops()->deallocate(block);
         } else {
@@ -255,7 +264,9 @@ private:
             // noexcept: a callback that throws ends the program here.
             h->sink()->on_death(h->sink(), h);
         }
-        ops()->destroy(this);
+        if (const auto destroy = ops()->destroy) {
+            destroy(this);
+        }
         release_weak();
     }
 

@@ -91,7 +91,9 @@ template <class T, class Alloc, class Policy> struct inplace_block {
         }
     }
 
-    static constexpr block_ops ops{&destroy, &deallocate};
+    // No destroy step for a trivially destructible T: its last release frees it at once.
+    static constexpr block_ops ops{std::is_trivially_destructible_v<T> ? nullptr : &destroy,
+                                   &deallocate};
 
     /// Allocates once, constructs the block and then the object. If the constructor throws,
     /// the memory is returned and the exception propagates: nothing leaks.
