@@ -21,6 +21,22 @@
 #endif
 #endif
 
+/// Keeps a rarely taken path out of the inlined fast path of its caller.
+#if defined(__GNUC__) || defined(__clang__)
+#define WEAKREF_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define WEAKREF_NOINLINE __declspec(noinline)
+#else
+#define WEAKREF_NOINLINE
+#endif
+
+/// A branch the fast path does not take.
+#if defined(__GNUC__) || defined(__clang__)
+#define WEAKREF_UNLIKELY(cond) __builtin_expect(static_cast<bool>(cond), 0)
+#else
+#define WEAKREF_UNLIKELY(cond) static_cast<bool>(cond)
+#endif
+
 namespace weakref::detail {
 
 [[noreturn]] inline void assert_fail(const char* cond, const char* message, const char* file,

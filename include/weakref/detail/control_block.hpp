@@ -124,27 +124,14 @@ public:
 
     /// Drops one strong ref. At zero: hooks, newest first; then the destructor; then the
     /// object's weak unit. No lock of weakref is held while hooks or the destructor run.
+    ///
+    /// Small enough to inline into every handle's destructor: a copy's release is one check
+    /// and one decrement; the last release goes out of line.
     void release_strong() noexcept {
-        // Acquire on the head: pairs with hook_list::unlink, which another thread (a detach
-        // or a finalizer call, holding no strong ref) may have just run on this block.
-        if (counts_.sole_owner() && !list::is_hook(hooks_.load(std::memory_order_acquire))) {
-            // Nobody else holds a strong ref, a weak observer or a hook, and only a strong ref
-            // could add one: skip the atomic decrements. The counts read "dead, weak unit
-            // held" while the destructor runs, so lock() fails and a weak_from_this() taken
-            // by the destructor is counted like any other.
-            const block_ops* o = ops();
-            if (o->destroy == nullptr) {
-                // A trivial destructor releases nothing in turn, and nobody else can reach
-                // the object: free it at once.
-                o->deallocate(this);
-                return;
-            }
-            counts_.mark_dying();
-            teardown::end(this, &finish_sole_owner);
-            return;
-        }
-        if (counts_.release_strong()) {
-            teardown::end(this, &die);
+        if (WEAKREF_UNLIKELY(counts_.sole_owner())) {
+            release_sole_owner();
+        } else if (counts_.release_strong()) {
+            run_death();
         }
     }
 
@@ -210,6 +197,35 @@ private:
         const std::uintptr_t w = hooks_.load(std::memory_order_relaxed);
         WEAKREF_ASSERT(!list::is_hook(w), "control block operations read with hooks linked");
         return reinterpret_cast<const block_ops*>(w & ~std::uintptr_t{1});
+    }
+
+    /// The strong count reached zero: hooks, destructor, weak unit (queued when deep).
+    WEAKREF_NOINLINE void run_death() noexcept { teardown::end(this, &die); }
+
+    /// release_strong when no other strong ref and no weak observer exists.
+    WEAKREF_NOINLINE void release_sole_owner() noexcept {
+        // Acquire on the head: pairs with hook_list::unlink, which another thread (a detach
+        // or a finalizer call, holding no strong ref) may have just run on this block.
+        if (list::is_hook(hooks_.load(std::memory_order_acquire))) {
+            // Hooks to run: the ordinary way, which handles every race with them.
+            if (counts_.release_strong()) {
+                run_death();
+            }
+            return;
+        }
+        // Nobody else holds a strong ref, a weak observer or a hook, and only a strong ref
+        // could add one: skip the atomic decrements.
+        const block_ops* o = ops();
+        if (o->destroy == nullptr) {
+            // A trivial destructor releases nothing in turn, and nobody else can reach the
+            // object: free it at once.
+            o->deallocate(this);
+            return;
+        }
+        // The counts read "dead, weak unit held" while the destructor runs, so lock() fails
+        // and a weak_from_this() taken by the destructor is counted like any other.
+        counts_.mark_dying();
+        teardown::end(this, &finish_sole_owner);
     }
 
     static void finish_sole_owner(void* self) noexcept {
