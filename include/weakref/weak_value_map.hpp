@@ -268,14 +268,21 @@ private:
         shard& s = t.shard_for(h);
         V* const object = const_cast<V*>(value.get());
         graveyard grave;
+        typename table::deferred_weak_release old_unit;
         guard lock(s.mutex);
         entry* old = table::find(s, h, matcher(key));
         if (old != nullptr) {
             if (old->value() == object) {
                 return false; // already there; nothing to do
             }
-            if (!assign && !old->block()->expired()) {
+            const bool was_dead = old->block()->expired();
+            if (!assign && !was_dead) {
                 return false;
+            }
+            // The common case: the entry now refers to the new value, and keeps its key (as a
+            // Python dict keeps the key object it first stored).
+            if (t.retarget(s, old, object, old_unit)) {
+                return was_dead;
             }
         }
         table::reserve_one(s);

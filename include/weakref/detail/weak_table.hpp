@@ -42,7 +42,9 @@ template <class Policy> struct table_entry : death_hook<Policy> {
     // was already running on another thread (see weak_table::retire). Guarded by the shard lock.
     table_entry* next_ = nullptr;
     const std::size_t hash_;
-    void* const object_;
+    // The referent. Changed only by weak_table::retarget, under the shard lock, while the
+    // entry is on no hook list.
+    void* object_;
 };
 
 /// A pending get_or_insert creation, registered in its shard while the factory runs outside
@@ -198,6 +200,47 @@ public:
     bool remove(shard& s, entry_base* e, graveyard& grave) noexcept {
         unchain(s, e);
         return retire(e, grave);
+    }
+
+    /// One weak count to drop once the shard lock is released (it may free a block, through
+    /// the user's allocator): declare it before the lock, like a graveyard.
+    class deferred_weak_release {
+    public:
+        deferred_weak_release() = default;
+        deferred_weak_release(const deferred_weak_release&) = delete;
+        deferred_weak_release& operator=(const deferred_weak_release&) = delete;
+        ~deferred_weak_release() {
+            if (block_ != nullptr) {
+                block_->release_weak();
+            }
+        }
+        void set(control_block<Policy>* block) noexcept {
+            WEAKREF_ASSERT(block_ == nullptr, "one deferred weak release at a time");
+            block_ = block;
+        }
+
+    private:
+        control_block<Policy>* block_ = nullptr;
+    };
+
+    /// Points entry `e` of `s` at `object` (alive: the caller holds a strong ref) in place of
+    /// its referent: same key, same place in its chain, no allocation. The entry's hook moves
+    /// from the old referent's list to the new one's, and the old referent's weak count is
+    /// dropped after the lock through `old_unit`. False, and nothing changed, if the old
+    /// referent's death already took the hook on another thread: then the caller replaces the
+    /// entry, and that death frees the old one.
+    bool retarget(shard& s, entry_base* e, void* object, deferred_weak_release& old_unit) noexcept {
+        control_block<Policy>* const old_block = e->block();
+        if (control_block<Policy>::detach(old_block, e) != detach_result::detached) {
+            return false;
+        }
+        control_block<Policy>* const fresh = control_block<Policy>::of(object);
+        fresh->add_weak();
+        e->object_ = object;
+        fresh->link(e);
+        old_unit.set(old_block);
+        ++s.changes;
+        return true;
     }
 
     /// remove() for every entry of `s`.
