@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds the benchmarks (Release), runs every one with repetitions, runs Python's side of the
+# cheese shop, and prints the ratio tables of bench/README.md; draws bench/ratios.png when
+# matplotlib is there. The JSON goes to build/release/bench/results/.
+#
+#   bench/run.sh                 # 5 repetitions of each case
+#   REPETITIONS=10 bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+reps=${REPETITIONS:-5}
+out=build/release/bench/results
+cmake --preset release >/dev/null
+cmake --build build/release --target bench_handles_threaded bench_handles_single bench_containers
+mkdir -p "$out"
+
+run() { # <binary> <json>
+    "build/release/bench/$1" --benchmark_repetitions="$reps" \
+        --benchmark_report_aggregates_only=true --benchmark_out="$out/$2" \
+        --benchmark_out_format=json >/dev/null
+}
+run bench_handles_threaded handles_threaded.json
+run bench_handles_single handles_single.json
+run bench_containers containers.json
+python3 bench/python_cheese.py >"$out/python_cheese.json"
+
+python3 bench/ratios.py handles "$out/handles_threaded.json" "$out/handles_single.json"
+python3 bench/ratios.py containers "$out/containers.json"
+python3 bench/ratios.py cheese "$out/python_cheese.json" "$out/containers.json"
+
+plotter=python3
+python3 -c "import matplotlib" 2>/dev/null || plotter=/usr/bin/python3
+if "$plotter" -c "import matplotlib" 2>/dev/null; then
+    "$plotter" bench/plot.py "$out/handles_threaded.json" "$out/handles_single.json" \
+        "$out/containers.json" "$out/python_cheese.json" -o bench/ratios.png
+else
+    echo "(no matplotlib: apt-get install python3-matplotlib to draw bench/ratios.png)"
+fi
