@@ -125,12 +125,20 @@ public:
     /// Drops one strong ref. At zero: hooks, newest first; then the destructor; then the
     /// object's weak unit. No lock of weakref is held while hooks or the destructor run.
     ///
-    /// Small enough to inline into every handle's destructor: a copy's release is one check
-    /// and one decrement; the last release goes out of line.
+    /// With one thread (the local flavour, or a process that has never started a thread) a
+    /// copy's release is inlined: a test and a plain decrement. Otherwise it is a call, whose
+    /// atomic path measured faster out of line than inlined into the caller's loop (see
+    /// bench/README.md). The last release goes out of line in both.
     void release_strong() noexcept {
+        if constexpr (Policy::thread_safe) {
+            if (!process_is_single_threaded()) {
+                release_strong_atomic();
+                return;
+            }
+        }
         if (WEAKREF_UNLIKELY(counts_.sole_owner())) {
             release_sole_owner();
-        } else if (counts_.release_strong()) {
+        } else if (counts_.release_strong_one_thread()) {
             run_death();
         }
     }
@@ -199,11 +207,22 @@ private:
         return reinterpret_cast<const block_ops*>(w & ~std::uintptr_t{1});
     }
 
+    /// release_strong in a process with threads: the sole owner's shortcut, else the atomic
+    /// decrement (acq_rel, see the counts) and, at zero, the death.
+    WEAKREF_NOINLINE void release_strong_atomic() noexcept {
+        if (counts_.sole_owner()) {
+            release_sole_owner_impl();
+        } else if (counts_.release_strong()) {
+            teardown::end(this, &die);
+        }
+    }
+
     /// The strong count reached zero: hooks, destructor, weak unit (queued when deep).
     WEAKREF_NOINLINE void run_death() noexcept { teardown::end(this, &die); }
 
     /// release_strong when no other strong ref and no weak observer exists.
-    WEAKREF_NOINLINE void release_sole_owner() noexcept {
+    WEAKREF_NOINLINE void release_sole_owner() noexcept { release_sole_owner_impl(); }
+    void release_sole_owner_impl() noexcept {
         // Acquire on the head: pairs with hook_list::unlink, which another thread (a detach
         // or a finalizer call, holding no strong ref) may have just run on this block.
         if (list::is_hook(hooks_.load(std::memory_order_acquire))) {

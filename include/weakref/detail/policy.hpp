@@ -92,6 +92,14 @@ public:
         return both_.load(std::memory_order_acquire) == weak_one;
     }
 
+    /// -1 strong without an atomic read-modify-write, for a process that has never started
+    /// a thread (see process_is_single_threaded); true when it reached zero.
+    bool release_strong_one_thread() noexcept {
+        const std::uint64_t v = both_.load(std::memory_order_relaxed) - strong_one;
+        both_.store(v, std::memory_order_relaxed);
+        return (v & strong_mask) == 0;
+    }
+
     /// -1 strong; true when it reached zero.
     bool release_strong() noexcept {
         if (process_is_single_threaded()) {
@@ -162,6 +170,7 @@ public:
     void mark_dying() noexcept { strong_ = 0; }
     [[nodiscard]] bool only_weak_unit() const noexcept { return weak_ == 1; }
     bool release_strong() noexcept { return --strong_ == 0; }
+    bool release_strong_one_thread() noexcept { return release_strong(); }
     void add_weak() noexcept { ++weak_; }
     bool release_weak() noexcept { return --weak_ == 0; }
     static std::uint32_t strong_of(std::uint64_t v) noexcept {
