@@ -225,7 +225,8 @@ private:
     void release_sole_owner_impl() noexcept {
         // Acquire on the head: pairs with hook_list::unlink, which another thread (a detach
         // or a finalizer call, holding no strong ref) may have just run on this block.
-        if (list::is_hook(hooks_.load(std::memory_order_acquire))) {
+        const std::uintptr_t head = hooks_.load(std::memory_order_acquire);
+        if (list::is_hook(head)) {
             // Hooks to run: the ordinary way, which handles every race with them.
             if (counts_.release_strong()) {
                 run_death();
@@ -233,8 +234,8 @@ private:
             return;
         }
         // Nobody else holds a strong ref, a weak observer or a hook, and only a strong ref
-        // could add one: skip the atomic decrements.
-        const block_ops* o = ops();
+        // could add one: skip the atomic decrements. The head is the tagged ops pointer.
+        const auto* o = reinterpret_cast<const block_ops*>(head & ~std::uintptr_t{1});
         if (o->destroy == nullptr) {
             // A trivial destructor releases nothing in turn, and nobody else can reach the
             // object: free it at once.
