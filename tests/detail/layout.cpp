@@ -33,6 +33,17 @@ static_assert(sizeof(weakref::scoped_finalizer) == sizeof(void*));
 static_assert(sizeof(weakref::detail::control_block<weakref::detail::atomic_policy>) == 16);
 static_assert(sizeof(weakref::detail::control_block<weakref::detail::local_policy>) == 16);
 
+// The last release frees a std::allocator block with ::operator delete of the size it was
+// allocated with (ASan's new-delete-type-mismatch check holds the runs to it); every other
+// allocation goes back through its allocator.
+template <class T, class Alloc = std::allocator<T>>
+constexpr std::size_t new_bytes =
+    weakref::detail::inplace_block<T, Alloc, weakref::detail::atomic_policy>::ops.new_bytes;
+static_assert(new_bytes<int> == 24);
+static_assert(new_bytes<std::set<int>> == 16 + sizeof(std::set<int>));
+static_assert(new_bytes<wrtest::over_aligned> == 0);
+static_assert(new_bytes<int, wrtest::stateless_counting_allocator<int, tag_ours>> == 0);
+
 std::uintptr_t address(const volatile void* p) { return reinterpret_cast<std::uintptr_t>(p); }
 
 } // namespace

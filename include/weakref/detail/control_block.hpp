@@ -8,6 +8,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -17,6 +19,9 @@ namespace weakref::detail {
 struct alignas(8) block_ops {
     void (*destroy)(void* block) noexcept;    // runs the object's destructor; null if trivial
     void (*deallocate)(void* block) noexcept; // frees the whole allocation
+    // Nonzero when the allocation starts at the block and came from ::operator new of this
+    // many bytes (std::allocator, default alignment): the last release may free it directly.
+    std::size_t new_bytes;
 };
 
 /// Outcome of taking a hook off a list.
@@ -239,7 +244,16 @@ private:
         if (o->destroy == nullptr) {
             // A trivial destructor releases nothing in turn, and nobody else can reach the
             // object: free it at once.
-            o->deallocate(this);
+            if (o->new_bytes != 0) {
+                static_assert(std::is_trivially_destructible_v<control_block>);
+#ifdef __cpp_sized_deallocation
+                ::operator delete(static_cast<void*>(this), o->new_bytes);
+#else
+                ::operator delete(static_cast<void*>(this)); // clang without sized deallocation
+#endif
+            } else {
+                o->deallocate(this);
+            }
             return;
         }
         // The counts read "dead, weak unit held" while the destructor runs, so lock() fails

@@ -91,9 +91,15 @@ template <class T, class Alloc, class Policy> struct inplace_block {
         }
     }
 
+    // With std::allocator at default alignment the allocation is ::operator new's, starting
+    // at the block (no stored allocator, no padding).
+    static constexpr bool plain_new =
+        std::is_same_v<unit_alloc, std::allocator<unit>> && object_offset == sizeof(block) &&
+        align_of() <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+
     // No destroy step for a trivially destructible T: its last release frees it at once.
     static constexpr block_ops ops{std::is_trivially_destructible_v<T> ? nullptr : &destroy,
-                                   &deallocate};
+                                   &deallocate, plain_new ? units * sizeof(unit) : 0};
 
     /// Allocates once, constructs the block and then the object. If the constructor throws,
     /// the memory is returned and the exception propagates: nothing leaks.
