@@ -1009,7 +1009,7 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a throwing key copy leaves the map un
         SECTION("assigning to a present key keeps the stored key: no copy that could fail") {
             fault::arm();
             CHECK_FALSE(m.insert_or_assign(k1, b)); // replaced, not added
-            CHECK(fault::armed());                 // no copy consumed it
+            CHECK(fault::armed());                  // no copy consumed it
             fault::disarm();
             CHECK(m.size() == 1);
             CHECK(m.get(k1) == b);

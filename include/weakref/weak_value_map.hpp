@@ -268,7 +268,6 @@ private:
         shard& s = t.shard_for(h);
         V* const object = const_cast<V*>(value.get());
         graveyard grave;
-        typename table::deferred_weak_release old_unit;
         guard lock(s.mutex);
         entry* old = table::find(s, h, matcher(key));
         if (old != nullptr) {
@@ -281,7 +280,7 @@ private:
             }
             // The common case: the entry now refers to the new value, and keeps its key (as a
             // Python dict keeps the key object it first stored).
-            if (t.retarget(s, old, object, old_unit)) {
+            if (t.retarget(s, old, object, grave)) {
                 return was_dead;
             }
         }

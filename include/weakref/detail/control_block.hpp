@@ -205,11 +205,20 @@ public:
     }
 
 private:
+    /// The operations, from a head word that is no hook (the tagged ops pointer).
+    static const block_ops* ops_of(std::uintptr_t head) noexcept {
+        WEAKREF_ASSERT(!list::is_hook(head), "control block operations read with hooks linked");
+        return reinterpret_cast<const block_ops*>(head & ~std::uintptr_t{1});
+    }
     const block_ops* ops() const noexcept {
         // Only read once no hook is linked, when the head word is the tagged ops pointer.
-        const std::uintptr_t w = hooks_.load(std::memory_order_relaxed);
-        WEAKREF_ASSERT(!list::is_hook(w), "control block operations read with hooks linked");
-        return reinterpret_cast<const block_ops*>(w & ~std::uintptr_t{1});
+        return ops_of(hooks_.load(std::memory_order_relaxed));
+    }
+    /// Runs the object's destructor, unless it is trivial.
+    void destroy_object() noexcept {
+        if (const auto destroy = ops()->destroy) {
+            destroy(this);
+        }
     }
 
     /// release_strong in a process with threads: the sole owner's shortcut, else the atomic
@@ -240,7 +249,7 @@ private:
         }
         // Nobody else holds a strong ref, a weak observer or a hook, and only a strong ref
         // could add one: skip the atomic decrements. The head is the tagged ops pointer.
-        const auto* o = reinterpret_cast<const block_ops*>(head & ~std::uintptr_t{1});
+        const block_ops* o = ops_of(head);
         if (o->destroy == nullptr) {
             // A trivial destructor releases nothing in turn, and nobody else can reach the
             // object: free it at once.
@@ -264,9 +273,7 @@ private:
 
     static void finish_sole_owner(void* self) noexcept {
         auto* block = static_cast<control_block*>(self);
-        if (const auto destroy = block->ops()->destroy) {
-            destroy(block);
-        }
+        block->destroy_object();
         if (block->counts_.only_weak_unit()) {
             block->ops()->deallocate(block);
         } else {
@@ -314,9 +321,7 @@ private:
             // noexcept: a callback that throws ends the program here.
             h->sink()->on_death(h->sink(), h);
         }
-        if (const auto destroy = ops()->destroy) {
-            destroy(this);
-        }
+        destroy_object();
         release_weak();
     }
 

@@ -93,9 +93,9 @@ template <class T, class Alloc, class Policy> struct inplace_block {
 
     // With std::allocator at default alignment the allocation is ::operator new's, starting
     // at the block (no stored allocator, no padding).
-    static constexpr bool plain_new =
-        std::is_same_v<unit_alloc, std::allocator<unit>> && object_offset == sizeof(block) &&
-        align_of() <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+    static constexpr bool plain_new = std::is_same_v<unit_alloc, std::allocator<unit>> &&
+                                      object_offset == sizeof(block) &&
+                                      align_of() <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 
     // No destroy step for a trivially destructible T: its last release frees it at once.
     static constexpr block_ops ops{std::is_trivially_destructible_v<T> ? nullptr : &destroy,

@@ -103,9 +103,7 @@ public:
     /// -1 strong; true when it reached zero.
     bool release_strong() noexcept {
         if (process_is_single_threaded()) {
-            const std::uint64_t v = both_.load(std::memory_order_relaxed) - strong_one;
-            both_.store(v, std::memory_order_relaxed);
-            return (v & strong_mask) == 0;
+            return release_strong_one_thread();
         }
         // acq_rel: release publishes this thread's uses of the object; acquire, on the thread
         // that reaches zero, makes every other thread's uses happen before the callbacks and

@@ -83,8 +83,9 @@ public:
         std::size_t changes = 0; // entries linked or unlinked: begin()/end() checks
     };
 
-    /// Entries taken out of the table under a lock, freed when it goes out of scope: declare it
-    /// before the lock, so that it is destroyed after the lock is released.
+    /// Entries taken out of the table under a lock, and the weak count of a referent an entry
+    /// let go of (retarget), released when it goes out of scope: declare it before the lock,
+    /// so that it is destroyed after the lock is released.
     class graveyard {
     public:
         graveyard() = default;
@@ -97,14 +98,22 @@ public:
                 // destructor; either may re-enter the table.
                 delete static_cast<Entry*>(e);
             }
+            if (weak_unit_ != nullptr) {
+                weak_unit_->release_weak(); // may free the block, through the user's allocator
+            }
         }
         void bury(entry_base* e) noexcept {
             e->next_ = first_;
             first_ = e;
         }
+        void release_weak_later(control_block<Policy>* block) noexcept {
+            WEAKREF_ASSERT(weak_unit_ == nullptr, "one deferred weak release per graveyard");
+            weak_unit_ = block;
+        }
 
     private:
         entry_base* first_ = nullptr;
+        control_block<Policy>* weak_unit_ = nullptr;
     };
 
     weak_table() noexcept : hook_sink<Policy>{&on_death_of, true} {}
@@ -202,34 +211,13 @@ public:
         return retire(e, grave);
     }
 
-    /// One weak count to drop once the shard lock is released (it may free a block, through
-    /// the user's allocator): declare it before the lock, like a graveyard.
-    class deferred_weak_release {
-    public:
-        deferred_weak_release() = default;
-        deferred_weak_release(const deferred_weak_release&) = delete;
-        deferred_weak_release& operator=(const deferred_weak_release&) = delete;
-        ~deferred_weak_release() {
-            if (block_ != nullptr) {
-                block_->release_weak();
-            }
-        }
-        void set(control_block<Policy>* block) noexcept {
-            WEAKREF_ASSERT(block_ == nullptr, "one deferred weak release at a time");
-            block_ = block;
-        }
-
-    private:
-        control_block<Policy>* block_ = nullptr;
-    };
-
     /// Points entry `e` of `s` at `object` (alive: the caller holds a strong ref) in place of
     /// its referent: same key, same place in its chain, no allocation. The entry's hook moves
     /// from the old referent's list to the new one's, and the old referent's weak count is
-    /// dropped after the lock through `old_unit`. False, and nothing changed, if the old
+    /// dropped after the lock by `grave`. False, and nothing changed, if the old
     /// referent's death already took the hook on another thread: then the caller replaces the
     /// entry, and that death frees the old one.
-    bool retarget(shard& s, entry_base* e, void* object, deferred_weak_release& old_unit) noexcept {
+    bool retarget(shard& s, entry_base* e, void* object, graveyard& grave) noexcept {
         control_block<Policy>* const old_block = e->block();
         if (control_block<Policy>::detach(old_block, e) != detach_result::detached) {
             return false;
@@ -238,7 +226,7 @@ public:
         fresh->add_weak();
         e->object_ = object;
         fresh->link(e);
-        old_unit.set(old_block);
+        grave.release_weak_later(old_block);
         ++s.changes;
         return true;
     }
