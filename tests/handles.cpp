@@ -57,7 +57,11 @@ struct aggregate {
 };
 
 struct self_aware : wr::enable_ref_from_this<self_aware> {
-    self_aware() : made_in_ctor(weak_from_this()) {}
+    self_aware() {
+        const wr::weak_ref<self_aware> w = weak_from_this();
+        ctor_block = w.block_address();
+        ctor_saw_expired = w.expired();
+    }
     ~self_aware() {
         try {
             (void)ref_from_this();
@@ -79,7 +83,8 @@ struct self_aware : wr::enable_ref_from_this<self_aware> {
     wr::ref<self_aware> me() { return ref_from_this(); }
     wr::ref<const self_aware> me() const { return ref_from_this(); }
 
-    wr::weak_ref<self_aware> made_in_ctor;
+    const void* ctor_block = nullptr; // weak_from_this() in the constructor
+    bool ctor_saw_expired = false;
     bool* on_destroy_threw = nullptr;
     bool* weak_in_dtor = nullptr;
     wr::weak_ref<self_aware>* keep_from_dtor = nullptr;
@@ -105,7 +110,6 @@ template <class T> std::string print(const T& handle) {
 const volatile void* block_below(const volatile void* object) {
     return static_cast<const volatile char*>(object) - 16;
 }
-
 
 /// True when `text` matches `pattern`, where each '#' in the pattern stands for one or more
 /// lower-case hex digits and every other character stands for itself. (std::regex would do, but
@@ -939,10 +943,11 @@ TEST_CASE(WEAKREF_FLAVOUR "enable_ref_from_this: outside make_ref, in the constr
         REQUIRE_THROWS_AS(copy.me(), weakref::bad_weak_ref);
         CHECK(r.use_count() == 1);
     }
-    SECTION("weak_from_this in the constructor is empty") {
+    SECTION("weak_from_this in the constructor is not empty, and expired") {
         auto r = wr::make_ref<self_aware>();
-        CHECK(r->made_in_ctor.block_address() == nullptr);
-        CHECK(r.weak_count() == 0);
+        CHECK(r->ctor_block == wr::weak_ref<self_aware>(r).block_address());
+        CHECK(r->ctor_saw_expired);
+        CHECK(r.weak_count() == 0); // the constructor's weak_ref is gone
     }
     SECTION("ref_from_this in the destructor throws; weak_from_this is expired") {
         bool threw = false;

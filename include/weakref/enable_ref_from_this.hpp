@@ -36,11 +36,11 @@ private:
     template <class S> basic_ref<S, Policy> make_strong(S* self) const {
         control_block<Policy>* b = this->self_block();
         if (b == nullptr || !b->try_add_strong()) {
-            throw bad_weak_ref();
+            WEAKREF_THROW(bad_weak_ref());
         }
         basic_ref<S, Policy> out(self, adopt); // drops the count again if the check throws
         if (static_cast<const volatile void*>(self) != b->object()) {
-            throw std::bad_cast();
+            WEAKREF_THROW(std::bad_cast());
         }
         return out;
     }
@@ -50,7 +50,7 @@ private:
             return {};
         }
         if (static_cast<const volatile void*>(self) != b->object()) {
-            throw std::bad_cast();
+            WEAKREF_THROW(std::bad_cast());
         }
         b->add_weak();
         return basic_weak_ref<S, Policy>(self, adopt);

@@ -14,57 +14,119 @@ namespace weakref::detail {
 
 /// One registration made by on_death: the hook in the object's list, the callback, and a
 /// count of the finalizer handles that name it. Allocated once, by on_death.
+///
+/// Exactly one party wins the registration, by one compare-exchange on `state_`: the death
+/// or a `f()` call (armed -> claimed: it runs the callback), or a `detach()` (armed ->
+/// detached: it destroys the callback unrun). While armed, the node pins the object's block
+/// with one weak unit (not counted by weak_count), so that the winner can always take the
+/// block's hook lock; the winner drops the pin. The callable is destroyed by the winner before
+/// it reports the registration done, so that a scoped_finalizer that waits returns only once
+/// the callable and its captures are gone.
 template <class Policy> struct finalizer_node : hook_sink<Policy> {
     using block = control_block<Policy>;
+    static constexpr unsigned armed = 0;    // linked (or in a running death's chain), pinned
+    static constexpr unsigned claimed = 1;  // its callback is running
+    static constexpr unsigned done = 2;     // its callback ran and was destroyed
+    static constexpr unsigned detached = 3; // detached unrun; the callback was destroyed
 
     finalizer_node(block* b, void (*call)(finalizer_node*) noexcept,
+                   void (*drop)(finalizer_node*) noexcept,
                    void (*destroy)(finalizer_node*) noexcept) noexcept
-        : hook_sink<Policy>{&on_death_of, false}, hook_(this), block_(b), call_(call),
+        : hook_sink<Policy>{nullptr, &finish_of}, hook_(this), block_(b), call_(call), drop_(drop),
           destroy_(destroy) {}
 
-    static void on_death_of(hook_sink<Policy>* self, death_hook<Policy>* /*hook*/) noexcept {
-        static_cast<finalizer_node*>(self)->run();
+    /// Pass 3 of the death: the callback runs unless a detach or a f() call won.
+    static void finish_of(hook_sink<Policy>* self, death_hook<Policy>* /*hook*/) noexcept {
+        auto* n = static_cast<finalizer_node*>(self);
+        if (n->try_claim()) {
+            n->block_->release_weak(); // the pin; the dying object's own unit keeps the block
+            n->run_claimed();
+        }
+        n->release(); // the death chain's reference
     }
 
-    /// Runs the callback; the hook was taken off the list (state running) by the caller.
-    void run() noexcept {
+    bool try_claim() noexcept { return win(claimed); }
+    bool try_detach() noexcept { return win(detached); }
+
+    /// For a winner other than the death: takes the hook off the object's list (unless a
+    /// death took it, which then drops the list's reference itself), then drops the pin.
+    void unlink_and_unpin() noexcept {
+        block* b = block_;
+        if (b->unlink_if_linked(&hook_)) {
+            release(); // the list's reference
+        }
+        b->release_weak(); // may free the block: not used after this
+    }
+
+    /// Runs and destroys the callable (after a won claim), then reports done.
+    void run_claimed() noexcept {
         runner_.store(Policy::this_thread(), std::memory_order_relaxed);
         call_(this); // noexcept: a throwing callback ends the program
-        // release: a scoped_finalizer waiting on another thread sees the callback's effects.
-        done_.store(true, std::memory_order_release);
-        release(); // the list's reference
+        // release: a scoped_finalizer waiting on another thread sees the callback's effects,
+        // and the destruction of the callable and its captures, before it returns.
+        state_.store(done, std::memory_order_release);
+    }
+
+    /// Destroys the callable unrun (after a won detach).
+    void drop_callable() noexcept { drop_(this); }
+
+    [[nodiscard]] unsigned state() const noexcept {
+        // acquire: pairs with run_claimed's release (see detach_and_wait).
+        return state_.load(std::memory_order_acquire);
     }
 
     void add_handle() noexcept { handles_.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept {
-        // acq_rel: whoever deletes the node sees every other user's last access first.
+        // acq_rel: whoever frees the node sees every other user's last access first.
         if (handles_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
             destroy_(this);
         }
     }
 
     death_hook<Policy> hook_;
-    block* block_; // never dereferenced unless hook_ is linked (checked under the hook lock)
-    // Finalizer handles naming this node, plus 1 while the hook is linked or running.
+    block* block_; // pinned while armed; touched only by the winner (see above)
+    // Finalizer handles naming this node, plus 1 while the hook is in the list or in a
+    // running death's chain.
     typename Policy::template cell<std::uint32_t> handles_{2};
-    typename Policy::template cell<bool> done_{false}; // the callback has returned
+    typename Policy::template cell<unsigned> state_{armed};
     typename Policy::template cell<typename Policy::thread_id> runner_{};
-    void (*call_)(finalizer_node*) noexcept;
-    void (*destroy_)(finalizer_node*) noexcept;
+    void (*call_)(finalizer_node*) noexcept;    // runs, then destroys, the callable
+    void (*drop_)(finalizer_node*) noexcept;    // destroys the callable unrun
+    void (*destroy_)(finalizer_node*) noexcept; // frees the node (the callable is gone)
+
+private:
+    bool win(unsigned to) noexcept {
+        unsigned expected = armed;
+        // acq_rel: the winner sees the registration's setup; every loser, reading the
+        // winner's state with acquire (state()), sees what the winner did before.
+        return state_.compare_exchange_strong(expected, to, std::memory_order_acq_rel,
+                                              std::memory_order_acquire);
+    }
 };
 
 template <class Policy, class F> struct finalizer_node_of : finalizer_node<Policy> {
-    finalizer_node_of(control_block<Policy>* b, F&& fn)
-        : finalizer_node<Policy>(b, &call, &destroy), fn_(std::move(fn)) {}
-    finalizer_node_of(control_block<Policy>* b, const F& fn)
-        : finalizer_node<Policy>(b, &call, &destroy), fn_(fn) {}
+    template <class Arg>
+    finalizer_node_of(control_block<Policy>* b, Arg&& fn)
+        : finalizer_node<Policy>(b, &call, &drop, &destroy) {
+        ::new (static_cast<void*>(storage_)) F(std::forward<Arg>(fn));
+    }
+    finalizer_node_of(const finalizer_node_of&) = delete;
+    finalizer_node_of& operator=(const finalizer_node_of&) = delete;
+    ~finalizer_node_of() = default; // the callable was destroyed by call or drop
+
+    F& fn() noexcept { return *std::launder(reinterpret_cast<F*>(storage_)); }
     static void call(finalizer_node<Policy>* n) noexcept {
-        static_cast<finalizer_node_of*>(n)->fn_();
+        auto* self = static_cast<finalizer_node_of*>(n);
+        self->fn()();
+        self->fn().~F();
+    }
+    static void drop(finalizer_node<Policy>* n) noexcept {
+        static_cast<finalizer_node_of*>(n)->fn().~F();
     }
     static void destroy(finalizer_node<Policy>* n) noexcept {
         delete static_cast<finalizer_node_of*>(n);
     }
-    F fn_;
+    alignas(F) unsigned char storage_[sizeof(F)];
 };
 
 /// A handle to one death callback registration (Python's weakref.finalize). The callback
@@ -74,6 +136,8 @@ template <class Policy, class F> struct finalizer_node_of : finalizer_node<Polic
 /// referent dies on another.
 template <class Policy> class basic_finalizer {
 public:
+    using node = finalizer_node<Policy>;
+
     basic_finalizer() noexcept = default;
     basic_finalizer(const basic_finalizer& other) noexcept : node_(other.node_) {
         if (node_ != nullptr) {
@@ -95,25 +159,28 @@ public:
     friend void swap(basic_finalizer& a, basic_finalizer& b) noexcept { a.swap(b); }
 
     /// True while the callback is still to run (neither ran, nor is running, nor detached).
+    /// O(1), lock-free.
     [[nodiscard]] bool alive() const noexcept {
-        return node_ != nullptr && control_block<Policy>::armed(node_->block_, &node_->hook_);
+        return node_ != nullptr && node_->state() == node::armed;
     }
 
-    /// Unregisters the callback; true if it was armed (it will now never run). False if it
-    /// ran, is running, or was detached already. Exactly one detach() can return true.
+    /// Unregisters the callback; true if it was armed (it will now never run, and the
+    /// callable has been destroyed). False if it ran, is running, or was detached already.
+    /// Exactly one detach() can return true.
     bool detach() noexcept { return detach_state() == detach_result::detached; }
 
     /// Runs the callback now, on this thread, if it is armed; returns whether it ran.
     bool operator()() noexcept {
-        if (node_ == nullptr || !control_block<Policy>::claim(node_->block_, &node_->hook_)) {
+        if (node_ == nullptr || !node_->try_claim()) {
             return false;
         }
-        node_->run();
+        node_->unlink_and_unpin();
+        node_->run_claimed();
         return true;
     }
 
     /// Takes the node of a new registration (one handle counted for this finalizer).
-    explicit basic_finalizer(finalizer_node<Policy>* node) noexcept : node_(node) {}
+    explicit basic_finalizer(node* n) noexcept : node_(n) {}
 
 private:
     friend class basic_scoped_finalizer<Policy>;
@@ -122,33 +189,37 @@ private:
         if (node_ == nullptr) {
             return detach_result::idle;
         }
-        const detach_result r = control_block<Policy>::detach(node_->block_, &node_->hook_);
-        if (r == detach_result::detached) {
-            node_->release(); // the list's reference
+        if (node_->try_detach()) {
+            node_->unlink_and_unpin();
+            node_->drop_callable();
+            return detach_result::detached;
         }
-        return r;
+        return node_->state() == node::claimed ? detach_result::running : detach_result::idle;
     }
 
-    /// Detaches; if the callback is running on another thread, waits for it to return.
+    /// Detaches; if the callback is running on another thread, waits until it has returned
+    /// and its callable (with the captures) is destroyed.
     void detach_and_wait() noexcept {
         if (detach_state() != detach_result::running) {
             return;
         }
-        // acquire: pairs with the release in run(); the callback's effects are visible.
-        while (!node_->done_.load(std::memory_order_acquire)) {
+        // acquire (in state()): pairs with the release in run_claimed; the callback's effects
+        // and the callable's destruction are visible.
+        for (unsigned spins = 0; node_->state() == node::claimed;) {
             if (node_->runner_.load(std::memory_order_relaxed) == Policy::this_thread()) {
                 return; // called from inside the callback itself: waiting would deadlock
             }
-            Policy::pause();
+            Policy::pause(spins);
         }
     }
 
-    finalizer_node<Policy>* node_ = nullptr;
+    node* node_ = nullptr;
 };
 
 /// Owns a registration and detaches it when destroyed (a weakref callback whose weakref dies
 /// first). If the callback is running on another thread at that moment, the destructor waits
-/// for it to return, unless it is called from inside that callback. Move-only.
+/// until it has returned and its callable is destroyed, unless it is called from inside that
+/// callback. Move-only.
 template <class Policy> class basic_scoped_finalizer {
 public:
     basic_scoped_finalizer() noexcept = default;
@@ -184,10 +255,11 @@ basic_finalizer<Policy> on_death(const basic_ref<T, Policy>& r, F&& fn) {
     static_assert(std::is_invocable_v<fn_type&>,
                   "weakref: on_death takes a callable with no arguments");
     if (!r) {
-        throw std::invalid_argument("weakref::on_death: empty ref");
+        WEAKREF_THROW(std::invalid_argument("weakref::on_death: empty ref"));
     }
     auto* b = control_block<Policy>::of(r.get());
     auto* node = new finalizer_node_of<Policy, fn_type>(b, std::forward<F>(fn));
+    b->add_weak(); // the pin (see finalizer_node)
     b->link(&node->hook_);
     return basic_finalizer<Policy>(node);
 }

@@ -32,12 +32,12 @@ public:
     basic_proxy(basic_weak_ref<T, Policy> w) noexcept        // NOLINT(google-explicit-constructor)
         : weak_(std::move(w)) {}
     /// From a handle to a derived type (or a less const-qualified one), as the handles convert.
-    template <class U, class = std::enable_if_t<!std::is_same_v<U, T> &&
-                                                std::is_convertible_v<U*, T*>>>
+    template <class U,
+              class = std::enable_if_t<!std::is_same_v<U, T> && std::is_convertible_v<U*, T*>>>
     basic_proxy(const basic_ref<U, Policy>& r) // NOLINT(google-explicit-constructor)
         : weak_(r) {}
-    template <class U, class = std::enable_if_t<!std::is_same_v<U, T> &&
-                                                std::is_convertible_v<U*, T*>>>
+    template <class U,
+              class = std::enable_if_t<!std::is_same_v<U, T> && std::is_convertible_v<U*, T*>>>
     basic_proxy(const basic_weak_ref<U, Policy>& w) // NOLINT(google-explicit-constructor)
         : weak_(w) {}
 
@@ -68,7 +68,7 @@ private:
     basic_ref<T, Policy> lock_or_throw() const {
         auto r = weak_.lock();
         if (!r) {
-            throw bad_weak_ref();
+            WEAKREF_THROW(bad_weak_ref());
         }
         return r;
     }

@@ -33,7 +33,7 @@ template <class To, class From> To* at_same_address(From* p) {
     To* q = p;
     if (p != nullptr &&
         static_cast<const volatile void*>(q) != static_cast<const volatile void*>(p)) {
-        throw std::bad_cast();
+        WEAKREF_THROW(std::bad_cast());
     }
     return q;
 }
@@ -84,7 +84,7 @@ public:
     template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
     explicit basic_ref(const basic_weak_ref<U, Policy>& w) : basic_ref(w.lock()) {
         if (ptr_ == nullptr) {
-            throw bad_weak_ref();
+            WEAKREF_THROW(bad_weak_ref());
         }
     }
 
@@ -216,7 +216,7 @@ basic_ref<T, Policy> static_ref_cast(const basic_ref<U, Policy>& r) {
     T* p = static_cast<T*>(r.get());
     if (p != nullptr &&
         static_cast<const volatile void*>(p) != static_cast<const volatile void*>(r.get())) {
-        throw std::bad_cast();
+        WEAKREF_THROW(std::bad_cast());
     }
     if (p != nullptr) {
         control_block<Policy>::of(p)->add_strong();
@@ -233,7 +233,7 @@ basic_ref<T, Policy> dynamic_ref_cast(const basic_ref<U, Policy>& r) {
         return {};
     }
     if (static_cast<const volatile void*>(p) != static_cast<const volatile void*>(r.get())) {
-        throw std::bad_cast();
+        WEAKREF_THROW(std::bad_cast());
     }
     control_block<Policy>::of(p)->add_strong();
     return basic_ref<T, Policy>(p, adopt);

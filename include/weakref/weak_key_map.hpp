@@ -53,7 +53,7 @@ private:
     using table = weak_table<entry, Policy>;
     using shard = typename table::shard;
     using graveyard = typename table::graveyard;
-    using guard = std::lock_guard<typename Policy::mutex>;
+    using guard = std::lock_guard<typename table_locks<Policy>::mutex>;
 
 public:
     /// An empty map; allocates nothing until the first insertion.
@@ -186,7 +186,8 @@ private:
 
     template <class Arg> bool put(const key_type& key, bool assign, Arg&& value) {
         if (!key) {
-            throw std::invalid_argument("weakref: weak_key_map cannot hold an empty ref as a key");
+            WEAKREF_THROW(
+                std::invalid_argument("weakref: weak_key_map cannot hold an empty ref as a key"));
         }
         void* const object = const_cast<std::remove_cv_t<K>*>(key.get());
         const std::size_t h = identity_hash(object);
@@ -240,11 +241,10 @@ private:
                     return;
                 }
                 key_type k(e.key(), adopt);
-                try {
-                    f(e, k);
-                } catch (...) {
+                WEAKREF_TRY { f(e, k); }
+                WEAKREF_CATCH_ALL {
                     spare = std::move(k);
-                    throw;
+                    WEAKREF_RETHROW;
                 }
             });
         }

@@ -34,7 +34,7 @@ private:
     using table = weak_table<entry, Policy>;
     using shard = typename table::shard;
     using graveyard = typename table::graveyard;
-    using guard = std::lock_guard<typename Policy::mutex>;
+    using guard = std::lock_guard<typename table_locks<Policy>::mutex>;
 
 public:
     basic_weak_set() noexcept = default;
@@ -62,7 +62,7 @@ public:
     /// std::invalid_argument for an empty `r`. Strong guarantee. Expected O(1).
     bool insert(const value_type& r) {
         if (!r) {
-            throw std::invalid_argument("weakref: weak_set cannot hold an empty ref");
+            WEAKREF_THROW(std::invalid_argument("weakref: weak_set cannot hold an empty ref"));
         }
         void* const object = const_cast<std::remove_cv_t<T>*>(r.get());
         const std::size_t h = identity_hash(object);
@@ -142,11 +142,10 @@ public:
                     return;
                 }
                 value_type r(e.element(), adopt);
-                try {
-                    out.push_back(std::move(r));
-                } catch (...) {
+                WEAKREF_TRY { out.push_back(std::move(r)); }
+                WEAKREF_CATCH_ALL {
                     spare = std::move(r);
-                    throw;
+                    WEAKREF_RETHROW;
                 }
             });
         }

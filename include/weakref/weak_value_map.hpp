@@ -61,7 +61,7 @@ private:
     using table = weak_table<entry, Policy>;
     using shard = typename table::shard;
     using graveyard = typename table::graveyard;
-    using guard = std::lock_guard<typename Policy::mutex>;
+    using guard = std::lock_guard<typename table_locks<Policy>::mutex>;
 
     static constexpr bool transparent = is_transparent_pair<Hash, KeyEqual>;
     template <class Q>
@@ -261,7 +261,8 @@ private:
 
     template <class KeyArg> bool put(KeyArg&& key, const mapped_type& value, bool assign) {
         if (!value) {
-            throw std::invalid_argument("weakref: weak_value_map cannot hold an empty ref");
+            WEAKREF_THROW(
+                std::invalid_argument("weakref: weak_value_map cannot hold an empty ref"));
         }
         const std::size_t h = hash_of(key);
         table& t = table_.ensure();
@@ -348,11 +349,10 @@ private:
                 if (!v) {
                     return;
                 }
-                try {
-                    f(e, v);
-                } catch (...) {
+                WEAKREF_TRY { f(e, v); }
+                WEAKREF_CATCH_ALL {
                     spare = std::move(v);
-                    throw;
+                    WEAKREF_RETHROW;
                 }
             });
         }
@@ -380,7 +380,7 @@ private:
         shard& s = t.shard_for(h);
         std::unique_ptr<creation> mine; // freed, if unused, after every lock below
         for (;;) {
-            std::unique_lock<typename Policy::mutex> lock(s.mutex);
+            std::unique_lock<typename table_locks<Policy>::mutex> lock(s.mutex);
             if (const entry* e = table::find(s, h, matcher(key))) {
                 if (mapped_type v = lock_value(*e)) {
                     return v;
@@ -388,8 +388,8 @@ private:
             }
             if (creation* other = find_creation(s, h, key)) {
                 if (other->owner == Policy::this_thread()) {
-                    throw std::logic_error(
-                        "weakref: get_or_insert re-entered for the key it is creating");
+                    WEAKREF_THROW(std::logic_error(
+                        "weakref: get_or_insert re-entered for the key it is creating"));
                 }
                 if (mapped_type shared = wait_for(s, lock, other)) {
                     return shared;
@@ -410,20 +410,19 @@ private:
 
     template <class F> mapped_type create(table& t, shard& s, creation& c, F& make) {
         mapped_type made;
-        try {
-            made = make();
-        } catch (...) {
+        WEAKREF_TRY { made = make(); }
+        WEAKREF_CATCH_ALL {
             finish(s, c, mapped_type());
-            throw;
+            WEAKREF_RETHROW;
         }
         mapped_type winner;
         {
             graveyard grave;
-            std::unique_lock<typename Policy::mutex> lock(s.mutex);
+            std::unique_lock<typename table_locks<Policy>::mutex> lock(s.mutex);
             if (made) {
                 // The look-up (key-equal), the growth and the key copy may throw: then the
                 // creation is withdrawn, its waiters woken, and the map left as it was.
-                try {
+                WEAKREF_TRY {
                     entry* old = table::find(s, h_of(c), matcher(c.key));
                     mapped_type existing = old != nullptr ? lock_value(*old) : mapped_type();
                     if (existing) {
@@ -439,10 +438,11 @@ private:
                         table::link(s, fresh);
                         winner = made;
                     }
-                } catch (...) {
+                }
+                WEAKREF_CATCH_ALL {
                     lock.unlock();
                     finish(s, c, mapped_type());
-                    throw;
+                    WEAKREF_RETHROW;
                 }
             }
             publish(s, c, winner);
@@ -482,7 +482,7 @@ private:
     static void finish(shard& s, creation& c, const mapped_type& result) noexcept {
         bool last = false;
         {
-            std::lock_guard<typename Policy::mutex> lock(s.mutex);
+            std::lock_guard<typename table_locks<Policy>::mutex> lock(s.mutex);
             publish(s, c, result);
             last = --c.users == 0;
         }
@@ -492,8 +492,8 @@ private:
     }
 
     /// Waits, under `lock`, for `c` to finish; returns its result (empty if it failed).
-    static mapped_type wait_for(shard& s, std::unique_lock<typename Policy::mutex>& lock,
-                                creation* c) {
+    static mapped_type
+    wait_for(shard& s, std::unique_lock<typename table_locks<Policy>::mutex>& lock, creation* c) {
         ++c->users;
         while (!c->done) {
             WEAKREF_ASSERT(Policy::thread_safe, "a single-threaded map waited for a creation");

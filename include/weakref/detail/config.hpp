@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Compiler checks and WEAKREF_ASSERT, the debug-build check behind every documented misuse.
+// Compiler checks, WEAKREF_ASSERT (the debug-build check behind every documented misuse) and
+// WEAKREF_THROW (every exception weakref raises, with or without -fno-exceptions).
 #pragma once
 
 #if __cplusplus < 201703L
@@ -8,6 +9,18 @@
 
 #include <cstdio>
 #include <cstdlib>
+
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+#define WEAKREF_HAS_EXCEPTIONS 1
+#else
+#define WEAKREF_HAS_EXCEPTIONS 0
+#endif
+
+#if defined(__cpp_rtti) || defined(__GXX_RTTI)
+#define WEAKREF_HAS_RTTI 1
+#else
+#define WEAKREF_HAS_RTTI 0
+#endif
 
 #ifndef WEAKREF_ASSERT
 #ifdef NDEBUG
@@ -21,13 +34,40 @@
 #endif
 #endif
 
+/// How weakref raises an exception. With exceptions, `throw e`. Without (-fno-exceptions),
+/// the program ends with the exception's message on stderr (weakref::detail::no_exceptions,
+/// which calls std::abort). Define WEAKREF_THROW(e) before including weakref to route every
+/// throw elsewhere; a replacement must not return.
+#ifndef WEAKREF_THROW
+#if WEAKREF_HAS_EXCEPTIONS
+#define WEAKREF_THROW(e) throw e
+#else
+#define WEAKREF_THROW(e) ::weakref::detail::no_exceptions(e)
+#endif
+#endif
+
+// try/catch that compile away without exceptions: nothing can be thrown then, so the handler
+// (which cleans up and rethrows) never runs.
+#if WEAKREF_HAS_EXCEPTIONS
+#define WEAKREF_TRY try
+#define WEAKREF_CATCH_ALL catch (...)
+#define WEAKREF_RETHROW throw
+#else
+#define WEAKREF_TRY if (true)
+#define WEAKREF_CATCH_ALL else
+#define WEAKREF_RETHROW static_cast<void>(0)
+#endif
+
 /// Keeps a rarely taken path out of the inlined fast path of its caller.
 #if defined(__GNUC__) || defined(__clang__)
 #define WEAKREF_NOINLINE __attribute__((noinline))
+#define WEAKREF_ALWAYS_INLINE inline __attribute__((always_inline))
 #elif defined(_MSC_VER)
 #define WEAKREF_NOINLINE __declspec(noinline)
+#define WEAKREF_ALWAYS_INLINE __forceinline
 #else
 #define WEAKREF_NOINLINE
+#define WEAKREF_ALWAYS_INLINE inline
 #endif
 
 /// A branch the fast path does not take.
@@ -42,6 +82,19 @@ namespace weakref::detail {
 [[noreturn]] inline void assert_fail(const char* cond, const char* message, const char* file,
                                      int line) noexcept {
     std::fprintf(stderr, "%s:%d: weakref: %s (%s)\n", file, line, message, cond);
+    std::abort();
+}
+
+/// Ends the program with a message that cannot wait (a count about to wrap, say): in every
+/// build, as Rust's Arc aborts on a reference count overflow.
+[[noreturn]] WEAKREF_NOINLINE inline void fatal(const char* message) noexcept {
+    std::fprintf(stderr, "weakref: fatal: %s\n", message);
+    std::abort();
+}
+
+/// What WEAKREF_THROW does without exceptions: the exception's message, then std::abort().
+template <class E> [[noreturn]] void no_exceptions(const E& e) noexcept {
+    std::fprintf(stderr, "weakref: exception with exceptions disabled: %s\n", e.what());
     std::abort();
 }
 

@@ -2,7 +2,9 @@
 // One allocation holding the control block and the object: make_ref and allocate_ref.
 #pragma once
 
+#include "config.hpp"
 #include "control_block.hpp"
+#include "teardown.hpp"
 
 #include <cstddef>
 #include <memory>
@@ -12,13 +14,21 @@
 
 namespace weakref::detail {
 
+/// An object being constructed by make_ref, for its enable_ref_from_this base to find its
+/// block before the constructor body runs (weak_from_this() in a constructor).
+template <class Policy> struct under_construction {
+    const void* object;
+    control_block<Policy>* block;
+};
+
 /// The part of enable_ref_from_this that make_ref fills in: the object's own control block.
 /// It does not count as a weak observer (the object cannot outlive its block), and copying
 /// the object does not copy it.
 template <class Policy> class basic_enable_ref_from_this_base {
 protected:
-    basic_enable_ref_from_this_base() noexcept = default;
-    basic_enable_ref_from_this_base(const basic_enable_ref_from_this_base& /*unused*/) noexcept {}
+    basic_enable_ref_from_this_base() noexcept : self_block_(claim()) {}
+    basic_enable_ref_from_this_base(const basic_enable_ref_from_this_base& /*unused*/) noexcept
+        : self_block_(claim()) {}
     // Assignment keeps the object's own block: there is nothing to copy, so self-assignment is
     // trivially right.
     // NOLINTBEGIN(bugprone-unhandled-self-assignment)
@@ -34,8 +44,33 @@ protected:
 private:
     template <class T, class P, class Alloc, class... Args>
     friend T* make_object(const Alloc& alloc, Args&&... args);
-    control_block<Policy>* self_block_ = nullptr;
+
+    /// The block of the object make_ref is constructing on this thread, if this base sits at
+    /// that object's address (the object's own base, not a member's or a second base's).
+    control_block<Policy>* claim() noexcept {
+        under_construction<Policy>& c = constructing_;
+        if (c.object != static_cast<const void*>(this)) {
+            return nullptr;
+        }
+        c.object = nullptr; // one claim: a later base or member at the same address is not it
+        return c.block;
+    }
+
+    // Set by make_object around the constructor, restored after (constructors nest). Exported
+    // (default visibility): a library built with -fvisibility=hidden whose constructor reads
+    // its own copy finds nothing here, and make_object fills in the block after construction.
+    WEAKREF_TLS_DEFAULT_VISIBILITY static inline thread_local under_construction<Policy>
+        constructing_{nullptr, nullptr};
+
+    control_block<Policy>* self_block_;
 };
+
+/// `p` as a raw pointer: allocators may hand out fancy pointers (std::allocator_traits::pointer
+/// that is not T*), as std::allocate_shared accepts.
+template <class T> constexpr T* to_address(T* p) noexcept { return p; }
+template <class P> auto to_address(const P& p) noexcept {
+    return detail::to_address(p.operator->());
+}
 
 constexpr std::size_t round_up(std::size_t n, std::size_t align) noexcept {
     return (n + align - 1) / align * align;
@@ -80,14 +115,16 @@ template <class T, class Alloc, class Policy> struct inplace_block {
     static void deallocate(void* b) noexcept {
         char* base = base_of(b);
         static_cast<block*>(b)->~block();
+        auto* first = reinterpret_cast<unit*>(base);
+        const auto where = std::pointer_traits<typename traits::pointer>::pointer_to(*first);
         if constexpr (stores_alloc) {
             auto* stored = std::launder(reinterpret_cast<unit_alloc*>(base));
             unit_alloc a(std::move(*stored));
             stored->~unit_alloc();
-            traits::deallocate(a, reinterpret_cast<unit*>(base), units);
+            traits::deallocate(a, where, units);
         } else {
             unit_alloc a;
-            traits::deallocate(a, reinterpret_cast<unit*>(base), units);
+            traits::deallocate(a, where, units);
         }
     }
 
@@ -101,30 +138,36 @@ template <class T, class Alloc, class Policy> struct inplace_block {
     static constexpr block_ops ops{std::is_trivially_destructible_v<T> ? nullptr : &destroy,
                                    &deallocate, plain_new ? units * sizeof(unit) : 0};
 
-    /// Allocates once, constructs the block and then the object. If the constructor throws,
-    /// the memory is returned and the exception propagates: nothing leaks.
-    template <class... Args> static T* create(const Alloc& alloc, Args&&... args) {
+    /// Allocates once, constructs the block (the object unborn), the stored allocator, and
+    /// then the object, calling `before(block)` first. If the constructor throws, the block is
+    /// stillborn (its memory returned, unless a weak_ref taken by the constructor still holds
+    /// it) and the exception propagates: nothing leaks, and that weak_ref stays expired.
+    template <class Before, class... Args>
+    static T* create(const Alloc& alloc, Before&& before, Args&&... args) {
         unit_alloc a(alloc);
-        unit* mem = traits::allocate(a, units);
-        char* base = reinterpret_cast<char*>(std::addressof(*mem));
+        auto mem = traits::allocate(a, units);
+        char* base = reinterpret_cast<char*>(detail::to_address(mem));
         auto* b = ::new (static_cast<void*>(base + object_offset - sizeof(block))) block(&ops);
+        if constexpr (stores_alloc) {
+            ::new (static_cast<void*>(base)) unit_alloc(std::move(a));
+        }
         T* object = nullptr;
-        try {
-            void* where = base + object_offset;
+        void* where = base + object_offset;
+        before(b, static_cast<const void*>(where));
+        WEAKREF_TRY {
             if constexpr (std::is_constructible_v<T, Args&&...>) {
                 object = ::new (where) T(std::forward<Args>(args)...);
             } else {
                 // Aggregates in C++17: braces, as C++20's parenthesised aggregate init would.
                 object = ::new (where) T{std::forward<Args>(args)...};
             }
-        } catch (...) {
-            b->~block();
-            traits::deallocate(a, mem, units);
-            throw;
         }
-        if constexpr (stores_alloc) {
-            ::new (static_cast<void*>(base)) unit_alloc(std::move(a));
+        WEAKREF_CATCH_ALL {
+            before(nullptr, nullptr);
+            b->stillborn();
+            WEAKREF_RETHROW;
         }
+        before(nullptr, nullptr);
         return object;
     }
 };
@@ -147,16 +190,36 @@ T* make_object(const Alloc& alloc, Args&&... args) {
                   "weakref: this type derives from the other flavour's enable_ref_from_this; "
                   "weakref:: and weakref::local:: do not mix");
     using object_type = std::remove_cv_t<T>;
-    object_type* object =
-        inplace_block<object_type, Alloc, Policy>::create(alloc, std::forward<Args>(args)...);
-    if constexpr (std::is_base_of_v<basic_enable_ref_from_this_base<Policy>, object_type>) {
-        static_assert(
-            std::is_convertible_v<object_type*, basic_enable_ref_from_this_base<Policy>*>,
-            "weakref: enable_ref_from_this must be a public, unambiguous base (derive from it "
-            "once)");
-        static_cast<basic_enable_ref_from_this_base<Policy>*>(object)->self_block_ =
-            control_block<Policy>::of(object);
+    using base = basic_enable_ref_from_this_base<Policy>;
+    constexpr bool self_aware = std::is_base_of_v<base, object_type>;
+    // For enable_ref_from_this: the block is announced to the constructor (and withdrawn after
+    // it), so that weak_from_this() there is a non-empty, expired weak_ref.
+    under_construction<Policy> saved{nullptr, nullptr};
+    auto announce = [&saved](control_block<Policy>* b, const void* where) noexcept {
+        if constexpr (self_aware) {
+            if (b != nullptr) {
+                saved = base::constructing_;
+                base::constructing_ = under_construction<Policy>{where, b};
+            } else {
+                base::constructing_ = saved;
+            }
+        } else {
+            static_cast<void>(b);
+            static_cast<void>(where);
+        }
+    };
+    object_type* object = inplace_block<object_type, Alloc, Policy>::create(
+        alloc, announce, std::forward<Args>(args)...);
+    control_block<Policy>* b = control_block<Policy>::of(object);
+    if constexpr (self_aware) {
+        static_assert(std::is_convertible_v<object_type*, base*>,
+                      "weakref: enable_ref_from_this must be a public, unambiguous base (derive "
+                      "from it once)");
+        // Where the constructor's own base did not claim the block (a base not at the
+        // object's address), it is filled in now.
+        static_cast<base*>(object)->self_block_ = b;
     }
+    b->born();
     return object;
 }
 

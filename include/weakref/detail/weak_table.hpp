@@ -7,7 +7,9 @@
 #include "control_block.hpp"
 #include "death_hooks.hpp"
 #include "policy.hpp"
+#include "teardown.hpp"
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -17,6 +19,34 @@
 #include <utility>
 
 namespace weakref::detail {
+
+/// A lock that is never taken: the local flavour's mutex.
+struct null_mutex {
+    void lock() noexcept {}
+    bool try_lock() noexcept { return true; }
+    void unlock() noexcept {}
+};
+
+/// A condition that is never waited on: with one thread, nobody else could signal it.
+struct null_condition {
+    template <class Lock> void wait(Lock& /*unused*/) noexcept {}
+    void notify_all() noexcept {}
+};
+
+/// The locks of a table, by flavour: shard mutexes and the condition get_or_insert waiters
+/// sleep on (the only place weakref blocks a thread), and how many shards.
+template <class Policy> struct table_locks {
+    using mutex = std::mutex;
+    using condition = std::condition_variable;
+    /// Containers split their entries over 2^shard_bits independently locked shards, so that
+    /// threads working on different keys rarely meet on one mutex.
+    static constexpr unsigned shard_bits = 4;
+};
+template <> struct table_locks<local_policy> {
+    using mutex = null_mutex;
+    using condition = null_condition;
+    static constexpr unsigned shard_bits = 0;
+};
 
 /// What every entry of a weak table holds: the death hook that removes it, its place in its
 /// bucket's chain, its hash, and its referent, on whose control block it holds one weak count
@@ -54,7 +84,7 @@ struct creation_link {
     std::size_t hash_ = 0;
 };
 
-/// The table behind one container: entries in 2^Policy::table_shard_bits shards, each a
+/// The table behind one container: entries in 2^table_locks::shard_bits shards, each a
 /// separately locked chained hash table. Heap-allocated and shared with the deaths in flight:
 /// the container holds one unit of `holders_`, and each entry handed to a death that is already
 /// running on another thread holds one more, so the table outlives every callback that will
@@ -67,16 +97,16 @@ struct creation_link {
 template <class Entry, class Policy> class weak_table : public hook_sink<Policy> {
 public:
     using entry_base = table_entry<Policy>;
-    using mutex_type = typename Policy::mutex;
+    using mutex_type = typename table_locks<Policy>::mutex;
     using lock_type = std::unique_lock<mutex_type>;
 
-    static constexpr unsigned shard_bits = Policy::table_shard_bits;
+    static constexpr unsigned shard_bits = table_locks<Policy>::shard_bits;
     static constexpr std::size_t shard_count = std::size_t{1} << shard_bits;
 
     struct alignas(64) shard {
         mutable mutex_type mutex;
-        typename Policy::condition creation_done; // get_or_insert waiters sleep here
-        entry_base** buckets = nullptr;           // 2^bucket_bits chains, or none yet
+        typename table_locks<Policy>::condition creation_done; // get_or_insert waiters sleep here
+        entry_base** buckets = nullptr;                        // 2^bucket_bits chains, or none yet
         unsigned bucket_bits = 0;
         typename Policy::template cell<std::size_t> size{0}; // written under `mutex`
         creation_link* creating = nullptr;                   // get_or_insert in flight
@@ -116,7 +146,7 @@ public:
         control_block<Policy>* weak_unit_ = nullptr;
     };
 
-    weak_table() noexcept : hook_sink<Policy>{&on_death_of, true} {}
+    weak_table() noexcept : hook_sink<Policy>{&remove_of, &finish_of} {}
     weak_table(const weak_table&) = delete;
     weak_table& operator=(const weak_table&) = delete;
     ~weak_table() {
@@ -219,7 +249,7 @@ public:
     /// entry, and that death frees the old one.
     bool retarget(shard& s, entry_base* e, void* object, graveyard& grave) noexcept {
         control_block<Policy>* const old_block = e->block();
-        if (control_block<Policy>::detach(old_block, e) != detach_result::detached) {
+        if (old_block->detach(e) != detach_result::detached) {
             return false;
         }
         control_block<Policy>* const fresh = control_block<Policy>::of(object);
@@ -341,7 +371,7 @@ private:
     }
 
     bool retire(entry_base* e, graveyard& grave) noexcept {
-        switch (control_block<Policy>::detach(e->block(), e)) {
+        switch (e->block()->detach(e)) {
         case detach_result::detached:
             grave.bury(e);
             return true;
@@ -366,20 +396,30 @@ private:
         }
     }
 
-    /// The death of an entry's referent: runs on the thread that released the last strong
-    /// ref, with no lock held, before every other callback of the object.
-    static void on_death_of(hook_sink<Policy>* sink, death_hook<Policy>* hook) noexcept {
+    /// Pass 1 of the death of an entry's referent (see hook_sink): the entry leaves its shard,
+    /// on the thread that released the last strong ref, before any user code of the death.
+    static bool remove_of(hook_sink<Policy>* sink, death_hook<Policy>* hook) noexcept {
         auto* table = static_cast<weak_table*>(sink);
         auto* e = static_cast<entry_base*>(hook);
         shard& s = table->shard_for(e->hash_);
-        bool orphan = false;
-        {
-            std::lock_guard<mutex_type> lock(s.mutex);
-            orphan = e->next_ == orphan_mark();
-            if (!orphan) {
-                unchain(s, e);
-            }
+        std::lock_guard<mutex_type> lock(s.mutex);
+        if (e->next_ != orphan_mark()) {
+            unchain(s, e);
+            e->next_ = nullptr;
         }
+        return true;
+    }
+
+    /// Pass 2: the entry is freed (the key's or value's destructor may use the container; it
+    /// is put off like any destructor where the stack is nearly used up, see teardown), and an
+    /// orphan's unit on the table dropped.
+    static void finish_of(hook_sink<Policy>* /*sink*/, death_hook<Policy>* hook) noexcept {
+        teardown::run<&free_dead_entry>(static_cast<entry_base*>(hook));
+    }
+    static void free_dead_entry(void* p) noexcept {
+        auto* e = static_cast<entry_base*>(p);
+        auto* table = static_cast<weak_table*>(e->sink());
+        const bool orphan = e->next_ == orphan_mark();
         delete static_cast<Entry*>(e);
         if (orphan) {
             table->release_holder();

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+// Misuse that ends the program with a message: each case is run as its own process by
+// tests/support/expect_death.cmake, which checks that it died and what it printed.
+//
+//     weakref_death <case>
+#include <weakref/weakref.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+namespace {
+
+/// Presets an object's counts (the block's first word: strong in the low half, weak in the
+/// high half; tests/detail/layout.cpp pins the layout), as if that many handles existed.
+template <class Ref> void preset_counts(const Ref& r, std::uint32_t strong, std::uint32_t weak) {
+    void* block = static_cast<char*>(static_cast<void*>(r.get())) - 16;
+    const std::uint64_t both = std::uint64_t{strong} | (std::uint64_t{weak} << 32);
+    std::memcpy(block, &both, sizeof both);
+}
+
+template <class NS> int strong_overflow() {
+    auto r = NS::template make<int>();
+    preset_counts(r, 0x7FFFFFFFU, 1);                      // 2^31 - 1 strong refs
+    auto* extra = ::new typename NS::template ref<int>(r); // one more: must stop the program
+    std::printf("survived with use_count %ld\n", extra->use_count());
+    return 0;
+}
+
+template <class NS> int lock_overflow() {
+    auto r = NS::template make<int>();
+    typename NS::template weak<int> w = r;
+    preset_counts(r, 0x7FFFFFFFU, 2);
+    auto locked = w.lock(); // one more strong ref through lock(): must stop the program
+    std::printf("survived with use_count %ld\n", locked.use_count());
+    return 0;
+}
+
+template <class NS> int weak_overflow() {
+    auto r = NS::template make<int>();
+    preset_counts(r, 1, 0x7FFFFFFFU); // 2^31 - 2 weak refs besides the object's own unit
+    auto* extra = ::new typename NS::template weak<int>(r);
+    std::printf("survived with weak_count %ld\n", extra->weak_count());
+    return 0;
+}
+
+struct sync_ns {
+    template <class T> using ref = weakref::ref<T>;
+    template <class T> using weak = weakref::weak_ref<T>;
+    template <class T> static weakref::ref<T> make() { return weakref::make_ref<T>(); }
+};
+struct local_ns {
+    template <class T> using ref = weakref::local::ref<T>;
+    template <class T> using weak = weakref::local::weak_ref<T>;
+    template <class T> static weakref::local::ref<T> make() {
+        return weakref::local::make_ref<T>();
+    }
+};
+
+struct death_case {
+    const char* name;
+    int (*run)();
+};
+
+const death_case cases[] = {
+    {"strong_overflow", &strong_overflow<sync_ns>},
+    {"local_strong_overflow", &strong_overflow<local_ns>},
+    {"lock_overflow", &lock_overflow<sync_ns>},
+    {"local_lock_overflow", &lock_overflow<local_ns>},
+    {"weak_overflow", &weak_overflow<sync_ns>},
+    {"local_weak_overflow", &weak_overflow<local_ns>},
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc == 2) {
+        for (const death_case& c : cases) {
+            if (std::strcmp(c.name, argv[1]) == 0) {
+                return c.run();
+            }
+        }
+    }
+    std::fprintf(stderr, "usage: weakref_death <case>; cases:");
+    for (const death_case& c : cases) {
+        std::fprintf(stderr, " %s", c.name);
+    }
+    std::fprintf(stderr, "\n");
+    return 2;
+}
