@@ -5,9 +5,10 @@
 For each compiler, compiles (-c -o /dev/null, -O0, C++17) a one-line translation unit per
 public header under include/weakref/, and a baseline TU that includes <memory> and
 <unordered_map>. Every TU is compiled --runs times, interleaved (run 1 of every TU, then run 2,
-...) so that the machine's load falls on all of them alike; the table shows median wall times,
-the spread (min-max over the runs, as % of the median), the ratio of medians to the baseline
-compiled in the same run, and the preprocessed size (non-blank lines that are not line markers).
+...) so that the machine's load falls on all of them alike. The table shows median wall times
+with their quartiles; the ratio to the baseline, as the median over the runs of each run's time
+divided by the same run's baseline time, with its quartiles; and the preprocessed size (lines
+that are neither blank nor line markers).
 
 Targets (API.md): <weakref/ref.hpp> <= 1.2x, <weakref/weakref.hpp> <= 1.8x, with every
 compiler. The targets show PASS or MISS; --check makes a MISS the exit status (1).
@@ -74,15 +75,20 @@ def measure(compilers, units, runs, std, extra, workdir):
     return times, lines
 
 
+def quartiles(xs):
+    q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
+    return q[0], q[1], q[2]
+
+
 def table(compiler, units, times, lines, markdown):
-    base = statistics.median(times[(compiler, 0)])
+    base = times[(compiler, 0)]
     rows = []
     misses = []
     for i, (label, _) in enumerate(units):
         t = times[(compiler, i)]
-        med = statistics.median(t)
-        ratio = med / base
-        spread = (max(t) - min(t)) / med * 100
+        q1, med, q3 = quartiles(t)
+        # Each run's time over the same run's baseline: load that drifts between runs cancels.
+        r1, ratio, r3 = quartiles([x / b for x, b in zip(t, base)])
         verdict = ""
         if label in TARGETS:
             ok = ratio <= TARGETS[label]
@@ -90,16 +96,19 @@ def table(compiler, units, times, lines, markdown):
             if not ok:
                 misses.append(f"{compiler}: <{label}> {ratio:.2f}x > {TARGETS[label]}x")
         name = label if label == BASELINE else f"<{label}>"
-        rows.append((name, f"{med * 1000:.0f}", f"{spread:.0f}%", f"{ratio:.2f}",
-                     str(lines[(compiler, i)]), verdict))
-    head = ("translation unit", "median ms", "spread", "ratio", "pp lines", "target")
+        if markdown:
+            name = " + ".join(f"`{n.strip()}`" for n in name.split("+"))
+        rows.append((name, f"{med * 1000:.0f}", f"{q1 * 1000:.0f}-{q3 * 1000:.0f}",
+                     f"{ratio:.2f}", f"{r1:.2f}-{r3:.2f}", str(lines[(compiler, i)]), verdict))
+    head = ("translation unit", "median ms", "ms q1-q3", "ratio", "ratio q1-q3", "pp lines",
+            "target")
     if markdown:
-        out = [f"| {' | '.join(head)} |", "|---|---:|---:|---:|---:|---|"]
+        out = [f"| {' | '.join(head)} |", "|---|---:|---:|---:|---:|---:|---|"]
         out += [f"| {' | '.join(r)} |" for r in rows]
     else:
         widths = [max(len(x[k]) for x in rows + [head]) for k in range(len(head))]
         fmt = lambda r: "  ".join(  # noqa: E731
-            x.ljust(w) if k in (0, 5) else x.rjust(w) for k, (x, w) in enumerate(zip(r, widths)))
+            x.ljust(w) if k in (0, 6) else x.rjust(w) for k, (x, w) in enumerate(zip(r, widths)))
         out = [fmt(head)] + [fmt(r) for r in rows]
     return "\n".join(out), misses
 
