@@ -91,13 +91,16 @@ function(_weakref_catch2_apt installed)
     endif()
 
     set(env "${CMAKE_COMMAND}" -E env DEBIAN_FRONTEND=noninteractive)
-    set(install ${as} "${WEAKREF_APT_GET}" install -y -q --no-install-recommends catch2)
+    # DPkg::Lock::Timeout: wait for another apt run to finish rather than fail at once.
+    set(install ${as} "${WEAKREF_APT_GET}" -o DPkg::Lock::Timeout=120 install -y -q
+                --no-install-recommends catch2)
     # Without package lists (a fresh image) apt-get knows no catch2: update them first.
     execute_process(COMMAND apt-cache policy catch2 OUTPUT_VARIABLE policy ERROR_QUIET)
     if(NOT policy MATCHES "Candidate: [0-9]")
         message(STATUS "weakref: updating apt's package lists to install "
                        "Debian's catch2 (-DWEAKREF_CATCH2=system or fetch prevents this)")
-        execute_process(COMMAND ${env} ${as} "${WEAKREF_APT_GET}" update -q TIMEOUT 300)
+        execute_process(COMMAND ${env} ${as} "${WEAKREF_APT_GET}" -o DPkg::Lock::Timeout=120 update -q
+                        TIMEOUT 300)
     endif()
     string(REPLACE ";" " " shown "${install}")
     if(WEAKREF_CATCH2 STREQUAL "apt")
