@@ -99,7 +99,8 @@ function(_weakref_catch2_apt installed)
     if(NOT policy MATCHES "Candidate: [0-9]")
         message(STATUS "weakref: updating apt's package lists to install "
                        "Debian's catch2 (-DWEAKREF_CATCH2=system or fetch prevents this)")
-        execute_process(COMMAND ${env} ${as} "${WEAKREF_APT_GET}" -o DPkg::Lock::Timeout=120 update -q
+        execute_process(COMMAND ${env} ${as} "${WEAKREF_APT_GET}" -o DPkg::Lock::Timeout=120
+                                update -q
                         TIMEOUT 300)
     endif()
     string(REPLACE ";" " " shown "${install}")
