@@ -5,8 +5,11 @@
 Every public class is written once, as `weakref::detail::basic_<name><..., Policy>`, and named by
 an alias per flavour:
 
-    namespace weakref        { template <class T> using weak_set = detail::basic_weak_set<T, detail::atomic_policy>; }
-    namespace weakref::local { template <class T> using weak_set = detail::basic_weak_set<T, detail::local_policy>; }
+    namespace weakref {
+    template <class T> using weak_set = detail::basic_weak_set<T, detail::atomic_policy>;
+    namespace local {
+    template <class T> using weak_set = detail::basic_weak_set<T, detail::local_policy>;
+    }}
 
 A reader looks for `weakref::weak_set`, so for Doxygen only (the headers are not changed) this
 filter rewrites each header it is given on its standard output:
@@ -237,7 +240,7 @@ def strip_policy_param(params):
 
 
 def rename_public(text, public):
-    """basic_X<..., Policy> -> X<...> for every public X; template <..., class Policy> -> without."""
+    """basic_X<..., Policy> -> X<...> for every public X; drops `class Policy` from templates."""
     if public:
         names = "|".join(sorted(public, key=len, reverse=True))
         pattern = re.compile(r"\b((?:::)?weakref::)?(?:detail::)?basic_(" + names + r")\b")
@@ -270,11 +273,8 @@ def rename_public(text, public):
             return keep_lines("", m.group(0))
         return keep_lines(f"template <{stripped}>", m.group(0))
 
-    return re.sub(r"template\s*<((?:[^<>]|<(?:[^<>]|<[^<>]*>)*>)*\bPolicy\b(?:[^<>]|<(?:[^<>]|<[^<>]*>)*>)*)>",
-                  params, text)
-
-
-CLASS_HEAD = re.compile(r"^\s*(?P<tmpl>template\s*<)?")
+    nested = r"(?:[^<>]|<(?:[^<>]|<[^<>]*>)*>)*"
+    return re.sub(r"template\s*<(" + nested + r"\bPolicy\b" + nested + r")>", params, text)
 
 
 def declared(code):

@@ -1,9 +1,9 @@
 # cmake -DCXX=<compiler> -DFLAGS=<list> -DHEADER=weakref/ref.hpp -DFORBIDDEN=<list> -DWORK=<dir>
 #       -P check_includes.cmake
 #
-# Preprocesses a translation unit that includes only <HEADER> (several, separated by commas: each of them) and fails if any standard header
-# named in FORBIDDEN (e.g. thread;functional) is among the files it reads, printing the chain of
-# includes that brought each one in. The compiler's -H output lists every file read, one line
+# Preprocesses a translation unit that includes only <HEADER> (or each of several, separated by
+# commas) and fails if any standard header named in FORBIDDEN (e.g. thread;functional) is among
+# the files it reads, printing the chain of includes that brought each one in. The compiler's -H output lists every file read, one line
 # each, with one dot per level of nesting.
 
 cmake_minimum_required(VERSION 3.21)
