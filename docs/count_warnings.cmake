@@ -1,0 +1,16 @@
+# cmake -DLOG=<Doxygen's WARN_LOGFILE> -P count_warnings.cmake
+# Prints how many warnings Doxygen wrote, and the first of them; `.ci/run` holds the limit.
+cmake_minimum_required(VERSION 3.21)
+set(count 0)
+set(lines "")
+if(EXISTS "${LOG}")
+    file(STRINGS "${LOG}" lines REGEX "warning:")
+    list(LENGTH lines count)
+endif()
+if(count EQUAL 0)
+    message("docs: no Doxygen warnings")
+else()
+    list(SUBLIST lines 0 10 first)
+    list(JOIN first "\n  " first)
+    message("docs: ${count} Doxygen warnings in ${LOG}; the first:\n  ${first}")
+endif()
