@@ -4,9 +4,11 @@
 #include "support/counting.hpp"
 #include "support/flavour.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <iomanip>
+#include <iterator>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -852,6 +854,87 @@ TEST_CASE(WEAKREF_FLAVOUR "allocate_ref: deallocates with the allocator it was g
     c.reset();
     CHECK(s.live_allocations() == 0);
     CHECK(s.bad_deallocations == 0);
+}
+
+namespace {
+
+/// A fancy pointer: what an allocator for shared memory or a debugging arena hands out in
+/// place of T* (std::allocator_traits<A>::pointer is not a raw pointer).
+template <class T> class fancy_ptr {
+public:
+    using element_type = T;
+    using value_type = std::remove_cv_t<T>;
+    using difference_type = std::ptrdiff_t;
+    using pointer = fancy_ptr;
+    using reference = T&;
+    using iterator_category = std::random_access_iterator_tag;
+
+    fancy_ptr() noexcept = default;
+    fancy_ptr(std::nullptr_t) noexcept {} // NOLINT(google-explicit-constructor)
+    explicit fancy_ptr(T* p) noexcept : p_(p) {}
+    template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
+    fancy_ptr(const fancy_ptr<U>& other) noexcept // NOLINT(google-explicit-constructor)
+        : p_(other.operator->()) {}
+    template <class U = T, std::enable_if_t<!std::is_void_v<U>, int> = 0>
+    static fancy_ptr pointer_to(U& r) noexcept {
+        return fancy_ptr(std::addressof(r));
+    }
+    T* operator->() const noexcept { return p_; }
+    template <class U = T, std::enable_if_t<!std::is_void_v<U>, int> = 0> U& operator*() const {
+        return *p_;
+    }
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+    friend bool operator==(const fancy_ptr& a, const fancy_ptr& b) noexcept { return a.p_ == b.p_; }
+    friend bool operator!=(const fancy_ptr& a, const fancy_ptr& b) noexcept { return a.p_ != b.p_; }
+
+private:
+    T* p_ = nullptr;
+};
+
+/// Live allocations of every fancy_allocator<T>, whatever T it was rebound to.
+struct fancy_count {
+    static inline long live = 0;
+};
+
+template <class T> struct fancy_allocator : fancy_count {
+    using value_type = T;
+    using pointer = fancy_ptr<T>;
+    template <class U> struct rebind { using other = fancy_allocator<U>; };
+    fancy_allocator() noexcept = default;
+    template <class U> fancy_allocator(const fancy_allocator<U>& /*unused*/) noexcept {}
+    pointer allocate(std::size_t n) {
+        ++live;
+        return pointer(static_cast<T*>(::operator new(n * sizeof(T))));
+    }
+    void deallocate(pointer p, std::size_t /*unused*/) noexcept {
+        --live;
+        ::operator delete(p.operator->());
+    }
+    friend bool operator==(const fancy_allocator&, const fancy_allocator&) noexcept { return true; }
+    friend bool operator!=(const fancy_allocator&, const fancy_allocator&) noexcept {
+        return false;
+    }
+};
+
+} // namespace
+
+TEST_CASE(WEAKREF_FLAVOUR "allocate_ref: takes an allocator of fancy pointers, as "
+                          "std::allocate_shared does",
+          "[allocate_ref]") {
+    {
+        auto theirs = std::allocate_shared<std::string>(fancy_allocator<std::string>(), "std");
+        CHECK(*theirs == "std");
+    }
+    REQUIRE(fancy_count::live == 0);
+    auto r = wr::allocate_ref<std::string>(fancy_allocator<std::string>(), "ours");
+    CHECK(*r == "ours");
+    CHECK(fancy_count::live == 1); // one allocation: block and object
+    wr::weak_ref<std::string> w = r;
+    r.reset();
+    CHECK(w.expired());
+    CHECK(fancy_count::live == 1); // the weak_ref keeps the block
+    w.reset();
+    CHECK(fancy_count::live == 0); // returned through the fancy pointer
 }
 
 TEST_CASE(WEAKREF_FLAVOUR "make_ref: a throwing constructor leaks nothing", "[make_ref]") {

@@ -88,11 +88,11 @@ public:
         }
     }
 
+    /// Handles of the two flavours do not mix. Deleted, not a static_assert, so that
+    /// std::is_convertible and std::is_constructible say so too; the compiler's error shows
+    /// this line.
     template <class U, class P, std::enable_if_t<!std::is_same_v<P, Policy>, int> = 0>
-    basic_ref(const basic_ref<U, P>& /*unused*/) { // NOLINT(google-explicit-constructor)
-        static_assert(dependent_false<P>,
-                      "weakref:: and weakref::local:: handles do not mix: pick one flavour");
-    }
+    basic_ref(const basic_ref<U, P>&) = delete; // weakref:: and weakref::local:: do not mix
 
     /// Takes over a strong count the caller holds on the object at `p` (or nothing if null).
     basic_ref(T* p, adopt_t /*unused*/) noexcept : ptr_(p) {}

@@ -3,16 +3,20 @@
 // (Python's WeakKeyDictionary).
 #pragma once
 
+#include "detail/single_flight.hpp"
 #include "detail/weak_table.hpp"
 #include "fwd.hpp"
 #include "ref.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -22,6 +26,10 @@ namespace weakref::detail {
 inline std::size_t identity_hash(const volatile void* p) noexcept {
     return static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p));
 }
+
+/// What a visit's function returns, as visit() returns it: bool for void, else an optional.
+template <class R> struct visit_result { using type = std::optional<std::decay_t<R>>; };
+template <> struct visit_result<void> { using type = bool; };
 
 /// A map from weakly held keys, compared by identity, to owned values: weak_key_map<K, V> in
 /// either flavour.
@@ -33,8 +41,14 @@ inline std::size_t identity_hash(const volatile void* p) noexcept {
 /// A V that holds a strong ref to its own key keeps the key alive forever: C++ has no tracing
 /// collector, so this map cannot be an ephemeron table. Hold the key weakly inside V instead.
 ///
-/// Thread safety (weakref::): as weak_value_map. V's copy and move constructors may run under
-/// a shard lock (insert, get) and must not use the map; V's destructor never does.
+/// V need not be copyable or movable: try_emplace, update, visit, erase, erase_if, contains,
+/// clear and size work with std::atomic<long> or std::mutex values. The members that copy or
+/// move a V say so with a static_assert.
+///
+/// Thread safety (weakref::): as weak_value_map. Each entry's value has a small lock of its
+/// own, held while update, visit, get, erase_if's predicate or a snapshot reads or changes it:
+/// threads working on different keys never meet there. V's constructors may run under a shard
+/// lock; V's destructor, the listener and the factories never run under any lock.
 template <class K, class V, class Policy> class basic_weak_key_map {
 public:
     using key_type = basic_ref<K, Policy>;
@@ -43,12 +57,74 @@ public:
     using size_type = std::size_t;
 
 private:
+    using listener = removal_listener<Policy, const K*, V&&, removal_cause>;
+    using value_lock = typename table_locks<Policy>::small;
+
     struct entry : table_entry<Policy> {
         template <class... Args>
         entry(hook_sink<Policy>* sink, void* key, std::size_t hash, Args&&... args)
-            : table_entry<Policy>(sink, key, hash), value(std::forward<Args>(args)...) {}
-        K* key() const noexcept { return static_cast<K*>(this->object_); }
-        V value;
+            : table_entry<Policy>(sink, key, hash) {
+            if constexpr (std::is_aggregate_v<V> && !std::is_constructible_v<V, Args&&...>) {
+                ::new (static_cast<void*>(storage_)) V{std::forward<Args>(args)...};
+            } else {
+                ::new (static_cast<void*>(storage_)) V(std::forward<Args>(args)...);
+            }
+        }
+        entry(const entry&) = delete;
+        entry& operator=(const entry&) = delete;
+        ~entry() {
+            if (state_ != gone) {
+                value().~V(); // never reached through the table: drop_payload ran first
+            }
+        }
+
+        K* key() const noexcept { return static_cast<K*>(this->object()); }
+        V& value() noexcept { return *std::launder(reinterpret_cast<V*>(storage_)); }
+        const V& value() const noexcept {
+            return *std::launder(reinterpret_cast<const V*>(storage_));
+        }
+
+        /// Runs `f(V&)` under the value's lock if the value is still this entry's; returns
+        /// whether it ran. A false answer from an entry still in the table means it is being
+        /// replaced or removed right now.
+        template <class F> bool with_value(F&& f) const {
+            std::lock_guard<value_lock> hold(lock_);
+            if (state_ != live) {
+                return false;
+            }
+            f(const_cast<entry*>(this)->value());
+            return true;
+        }
+        /// Takes the value away from every reader (update, visit, get): from now on it belongs
+        /// to the caller, which destroys it outside every lock.
+        void seize() noexcept {
+            std::lock_guard<value_lock> hold(lock_);
+            if (state_ == live) {
+                state_ = seized;
+            }
+        }
+
+        static void notify(listener_base<Policy>* l, entry& e, removal_cause cause) noexcept {
+            e.seize();
+            auto* self = static_cast<listener*>(l);
+            self->call(self, e.key(), std::move(e.value()), cause);
+        }
+        static void drop_payload(entry& e) noexcept {
+            e.seize();
+            if (e.state_ == seized) {
+                e.value().~V();
+                e.state_ = gone;
+            }
+        }
+        static void free(void* p) noexcept { delete static_cast<entry*>(p); }
+
+        static constexpr unsigned char live = 0;   // readers may use the value
+        static constexpr unsigned char seized = 1; // taken by a remover: readers must not
+        static constexpr unsigned char gone = 2;   // destroyed
+
+        mutable value_lock lock_;
+        unsigned char state_ = live; // under lock_
+        alignas(V) unsigned char storage_[sizeof(V)];
     };
     using table = weak_table<entry, Policy>;
     using shard = typename table::shard;
@@ -58,56 +134,188 @@ private:
 public:
     /// An empty map; allocates nothing until the first insertion.
     basic_weak_key_map() noexcept = default;
-    /// A map of the live entries of `other` at one instant; V is copied.
+    /// A map of the live entries of `other` at one instant (V copied), with a copy of its
+    /// listener.
     basic_weak_key_map(const basic_weak_key_map& other) {
+        static_assert(std::is_copy_constructible_v<V>,
+                      "weakref: copying a weak_key_map copies its values (V must be "
+                      "copy-constructible)");
         for (auto& item : other.items()) {
             insert(item.first, std::move(item.second));
         }
+        if (listener_base<Policy>* l = table::clone_listener(other.table_.get())) {
+            table_.ensure().set_listener(l);
+        }
     }
-    /// Takes `other`'s entries; `other` is left empty and usable. O(1), never throws.
+    /// Takes `other`'s entries and listener; `other` is left empty and usable. O(1).
     basic_weak_key_map(basic_weak_key_map&& other) noexcept = default;
+    /// Replaces the entries by copies of `other`'s (the old ones told `cleared`).
     basic_weak_key_map& operator=(const basic_weak_key_map& other) {
         if (this != &other) {
             basic_weak_key_map copy(other);
+            clear();
             swap(copy);
         }
         return *this;
     }
-    basic_weak_key_map& operator=(basic_weak_key_map&& other) noexcept = default;
-    /// Destroys every V (outside every lock); keys are untouched.
+    /// Takes `other`'s entries and listener (the old entries told `cleared`).
+    basic_weak_key_map& operator=(basic_weak_key_map&& other) noexcept {
+        if (this != &other) {
+            clear();
+            table_ = std::move(other.table_);
+        }
+        return *this;
+    }
+    /// Destroys every V (outside every lock); keys are untouched; no listener is told.
     ~basic_weak_key_map() = default;
 
     void swap(basic_weak_key_map& other) noexcept { table_.swap(other.table_); }
     friend void swap(basic_weak_key_map& a, basic_weak_key_map& b) noexcept { a.swap(b); }
+
+    // --- Insertion -------------------------------------------------------------------------
 
     /// Adds (key, value) unless `key` is already in the map; returns whether it added.
     /// Throws std::invalid_argument for an empty `key`. Strong guarantee. Expected O(1).
     bool insert(const key_type& key, const V& value) { return put(key, false, value); }
     bool insert(const key_type& key, V&& value) { return put(key, false, std::move(value)); }
 
-    /// Maps `key` to `value`; true if it added, false if it replaced (the old V is destroyed
-    /// outside the lock). Throws std::invalid_argument for an empty `key`. Strong guarantee.
+    /// Maps `key` to `value`; true if it added, false if it replaced (the old V goes to the
+    /// listener, `replaced`, then is destroyed outside the lock). Throws std::invalid_argument
+    /// for an empty `key`. Strong guarantee.
     bool insert_or_assign(const key_type& key, const V& value) { return put(key, true, value); }
     bool insert_or_assign(const key_type& key, V&& value) {
         return put(key, true, std::move(value));
     }
 
+    /// Constructs the value in place from `args` where `key` has no entry; true if it
+    /// inserted. The arguments are left alone when it did not, as with
+    /// std::unordered_map::try_emplace. V need not be copyable or movable.
+    template <class... Args> bool try_emplace(const key_type& key, Args&&... args) {
+        return put(key, false, std::forward<Args>(args)...);
+    }
+
+    /// The key's value, a copy; where the key has no entry, `make()` (returning something V is
+    /// constructible from) runs outside every lock, once per key among concurrent callers, and
+    /// its result becomes the value; every caller receives a copy of the key's value. If `make`
+    /// throws, the exception reaches the caller that ran it, the map is unchanged, and waiting
+    /// callers retry. A `make` that calls get_or_insert for its own key gets std::logic_error.
+    /// (.NET's ConditionalWeakTable.GetValue.)
+    template <class F> V get_or_insert(const key_type& key, F&& make) {
+        static_assert(std::is_copy_constructible_v<V>,
+                      "weakref: weak_key_map::get_or_insert returns a copy of the value (V must "
+                      "be copy-constructible); use try_emplace and visit for other values");
+        if (!key) {
+            WEAKREF_THROW(std::invalid_argument("weakref: weak_key_map cannot hold an empty ref "
+                                                "as a key"));
+        }
+        if (std::optional<V> found = get(key.get())) {
+            return std::move(*found);
+        }
+        void* const object = const_cast<std::remove_cv_t<K>*>(key.get());
+        const std::size_t h = identity_hash(object);
+        table& t = table_.ensure();
+        shard& s = t.shard_for(h);
+        using flight = single_flight<Policy, shard, V>;
+        struct key_creation : flight::node {
+            void* key = nullptr;
+        };
+        return flight::get_or_create(
+            s, h,
+            [&]() -> std::optional<V> {
+                std::optional<V> out;
+                if (entry* e = table::find(s, h, same(object))) {
+                    e->with_value([&](V& v) { out.emplace(v); });
+                }
+                return out;
+            },
+            [&](const typename flight::node& c) {
+                return static_cast<const key_creation&>(c).key == object;
+            },
+            [&]() -> std::unique_ptr<typename flight::node> {
+                auto c = std::make_unique<key_creation>();
+                c->key = object;
+                return c;
+            },
+            [&](typename flight::node& c) -> V {
+                auto&& made = make();
+                std::optional<V> winner;
+                {
+                    graveyard grave(t, removal_cause::replaced);
+                    typename flight::lock_type lock(s.mutex);
+                    entry* old = table::find(s, h, same(object));
+                    if (old == nullptr || !old->with_value([&](V& v) { winner.emplace(v); })) {
+                        table::reserve_one(s, grave);
+                        auto* fresh = new entry(&t, object, h, std::forward<decltype(made)>(made));
+                        winner.emplace(fresh->value());
+                        if (old != nullptr) {
+                            t.remove(s, old, grave);
+                        }
+                        table::link(s, fresh);
+                    }
+                    c.result.emplace(*winner);
+                    flight::publish(s, c);
+                    flight::leave(lock, c);
+                }
+                return std::move(*winner);
+            });
+    }
+
+    // --- Lookup and work on a value -----------------------------------------------------------
+
     /// A copy of the value of `key`, or nothing if `key` is not in the map (or dead).
     std::optional<V> get(const key_type& key) const { return get(key.get()); }
     std::optional<V> get(const K* key) const {
+        static_assert(std::is_copy_constructible_v<V>,
+                      "weakref: weak_key_map::get returns a copy of the value (V must be "
+                      "copy-constructible); use visit for other values");
         std::optional<V> out;
-        visit(key, [&](const entry& e) { out.emplace(e.value); });
+        access(key, [&](V& v) { out.emplace(v); });
         return out;
+    }
+
+    /// Calls `fn(V&)` on the key's value, atomically with respect to every other member
+    /// working on that key (under the value's own lock); true if the key had an entry.
+    /// Concurrent updates of one key lose nothing. `fn` must not use the map nor drop the last
+    /// ref to anything (a death could need the map). In weakref:: takes no shard lock.
+    template <class F> bool update(const key_type& key, F&& fn) { return update(key.get(), fn); }
+    template <class F> bool update(const K* key, F&& fn) {
+        static_assert(std::is_invocable_v<F&, V&>, "weakref: update takes fn(V&)");
+        return access(key, [&](V& v) { fn(v); });
+    }
+
+    /// Calls `fn(const V&)` under the same rule; returns whether it was called (fn returning
+    /// void), or an optional of fn's decayed result.
+    template <class F> auto visit(const key_type& key, F&& fn) const {
+        return visit(key.get(), std::forward<F>(fn));
+    }
+    template <class F> auto visit(const K* key, F&& fn) const {
+        static_assert(std::is_invocable_v<F&, const V&>, "weakref: visit takes fn(const V&)");
+        using result = std::invoke_result_t<F&, const V&>;
+        if constexpr (std::is_void_v<result>) {
+            return access(key, [&](V& v) { fn(static_cast<const V&>(v)); });
+        } else {
+            typename visit_result<result>::type out;
+            access(key, [&](V& v) { out.emplace(fn(static_cast<const V&>(v))); });
+            return out;
+        }
     }
 
     bool contains(const key_type& key) const { return contains(key.get()); }
     bool contains(const K* key) const {
-        bool found = false;
-        visit(key, [&](const entry&) { found = true; });
-        return found;
+        const table* t = table_.get();
+        if (t == nullptr || key == nullptr) {
+            return false;
+        }
+        const std::size_t h = identity_hash(key);
+        typename table::read_guard reading(*t);
+        const entry* e = table::find(t->shard_for(h), h, same(key));
+        return e != nullptr && !e->block()->expired();
     }
 
-    /// Removes `key`'s entry, destroying its V outside the lock; returns whether it was there.
+    // --- Removal -----------------------------------------------------------------------------
+
+    /// Removes `key`'s entry, destroying its V outside the lock; returns whether it was there
+    /// (the listener is told `erased`).
     bool erase(const key_type& key) { return erase(key.get()); }
     bool erase(const K* key) {
         table* t = table_.get();
@@ -116,18 +324,86 @@ public:
         }
         const std::size_t h = identity_hash(key);
         shard& s = t->shard_for(h);
-        graveyard grave;
+        graveyard grave(*t, removal_cause::erased);
         guard lock(s.mutex);
         entry* e = table::find(s, h, same(key));
         return e != nullptr && t->remove(s, e, grave);
     }
 
-    /// Removes every entry; every V is destroyed outside the lock.
+    /// Removes the entry and returns its value (the listener, told `erased`, receives the
+    /// moved-from value).
+    std::optional<V> take(const key_type& key) { return take(key.get()); }
+    std::optional<V> take(const K* key) {
+        static_assert(std::is_move_constructible_v<V>,
+                      "weakref: weak_key_map::take moves the value out (V must be "
+                      "move-constructible)");
+        std::optional<V> out;
+        table* t = table_.get();
+        if (t == nullptr || key == nullptr) {
+            return out;
+        }
+        const std::size_t h = identity_hash(key);
+        shard& s = t->shard_for(h);
+        graveyard grave(*t, removal_cause::erased);
+        entry* taken = nullptr;
+        {
+            guard lock(s.mutex);
+            entry* e = table::find(s, h, same(key));
+            if (e != nullptr && t->remove(s, e, grave)) {
+                taken = e; // buried: the graveyard frees it after we moved the value out
+            }
+        }
+        if (taken != nullptr) {
+            taken->seize();
+            out.emplace(std::move(taken->value()));
+        }
+        return out;
+    }
+
+    /// Erases the live entries for which `pred(const K& key_object, const V& value)` is true;
+    /// returns how many. Each live entry is offered once; `pred` runs under that entry's value
+    /// lock (as visit's function does) and must not use the map nor drop the last ref to
+    /// anything. O(size()).
+    template <class Pred> std::size_t erase_if(Pred pred) {
+        table* t = table_.get();
+        if (t == nullptr) {
+            return 0;
+        }
+        typename table::pin held(*t);
+        std::size_t erased = 0;
+        for (shard& s : *t) {
+            std::vector<key_type> offered;
+            {
+                guard lock(s.mutex);
+                offered.reserve(s.size.load(std::memory_order_relaxed));
+                table::for_each(s, [&](const entry& e) {
+                    if (e.block()->try_add_strong()) {
+                        offered.emplace_back(e.key(), adopt);
+                    }
+                });
+            }
+            for (const key_type& k : offered) {
+                bool chosen = false;
+                access(k.get(), [&](V& v) {
+                    chosen = static_cast<bool>(pred(static_cast<const K&>(*k), std::as_const(v)));
+                });
+                if (chosen && erase(k)) {
+                    ++erased;
+                }
+            }
+        }
+        return erased;
+    }
+
+    /// Removes every entry; every V is destroyed outside the lock (the listener is told
+    /// `cleared`).
     void clear() noexcept {
         if (table* t = table_.get()) {
-            t->clear();
+            t->clear(removal_cause::cleared);
         }
     }
+
+    // --- Observation -------------------------------------------------------------------------
 
     [[nodiscard]] size_type size() const noexcept {
         const table* t = table_.get();
@@ -142,17 +418,106 @@ public:
     /// The live keys at one instant, held strongly.
     [[nodiscard]] std::vector<key_type> keys() const {
         std::vector<key_type> out;
-        snapshot([&](const entry&, key_type& k) { out.push_back(std::move(k)); });
+        if (const table* t = table_.get()) {
+            t->collect(out, [](std::vector<key_type>& o, const entry& e) {
+                if (e.block()->try_add_strong()) {
+                    o.emplace_back(e.key(), adopt);
+                }
+            });
+        }
+        return out;
+    }
+    /// Copies of the live values at one instant.
+    [[nodiscard]] std::vector<V> values() const {
+        static_assert(std::is_copy_constructible_v<V>,
+                      "weakref: weak_key_map::values copies the values (V must be "
+                      "copy-constructible)");
+        std::vector<V> out;
+        if (const table* t = table_.get()) {
+            t->collect(out, [](std::vector<V>& o, const entry& e) {
+                if (!e.block()->expired()) {
+                    e.with_value([&](V& v) { o.push_back(v); });
+                }
+            });
+        }
         return out;
     }
     /// The live entries at one instant, keys held strongly, values copied.
     [[nodiscard]] std::vector<value_type> items() const {
+        static_assert(std::is_copy_constructible_v<V>,
+                      "weakref: weak_key_map::items copies the values (V must be "
+                      "copy-constructible)");
         std::vector<value_type> out;
-        snapshot([&](const entry& e, key_type& k) {
-            out.emplace_back(key_type(), e.value); // copies V: may throw
-            out.back().first = std::move(k);
-        });
+        key_type spare; // takes the key if the value's copy throws: dropped after the lock
+        if (const table* t = table_.get()) {
+            t->collect(out, [&spare](std::vector<value_type>& o, const entry& e) {
+                if (!e.block()->try_add_strong()) {
+                    return;
+                }
+                key_type k(e.key(), adopt);
+                WEAKREF_TRY {
+                    bool copied = e.with_value([&](V& v) { o.emplace_back(key_type(), v); });
+                    if (!copied) {
+                        spare = std::move(k); // being removed right now: not in the snapshot
+                        return;
+                    }
+                }
+                WEAKREF_CATCH_ALL {
+                    spare = std::move(k);
+                    WEAKREF_RETHROW;
+                }
+                o.back().first = std::move(k);
+            });
+        }
         return out;
+    }
+
+    /// Installs the removal listener, `listener(const K* key_object, V&& value,
+    /// removal_cause cause)`: the value is handed over intact (at `died` the key object's
+    /// destructor has not run yet), then destroyed when the listener returns. Called after the
+    /// entry left the map, on the thread that removed it, with no lock of the map held (it may
+    /// use the map); must not throw. on_remove(nullptr) removes it.
+    template <class F> void on_remove(F fn) {
+        if constexpr (std::is_same_v<F, std::nullptr_t>) {
+            if (table* t = table_.get()) {
+                t->set_listener(nullptr);
+            }
+        } else {
+            static_assert(std::is_invocable_v<F&, const K*, V&&, removal_cause>,
+                          "weakref: weak_key_map::on_remove takes listener(const K* key_object, "
+                          "V&& value, weakref::removal_cause cause)");
+            static_assert(std::is_copy_constructible_v<F>,
+                          "weakref: on_remove takes a copyable callable (a copy of the "
+                          "container copies its listener)");
+            table_.ensure().set_listener(listener::make(std::move(fn)));
+        }
+    }
+
+    /// The same live entries: identical key objects mapped to equal values (V's ==). Each side
+    /// is read at one instant, one after the other.
+    friend bool operator==(const basic_weak_key_map& a, const basic_weak_key_map& b) {
+        if (&a == &b) {
+            return true;
+        }
+        const std::vector<value_type> left = a.items();
+        const std::vector<value_type> right = b.items();
+        if (left.size() != right.size()) {
+            return false;
+        }
+        std::unordered_map<const void*, const V*> index(right.size());
+        for (const value_type& item : right) {
+            index.emplace(item.first.get(), &item.second);
+        }
+        for (const value_type& item : left) {
+            auto it = index.find(item.first.get());
+            if (it == index.end() || !(*it->second == item.second)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    friend bool operator!=(const basic_weak_key_map& a, const basic_weak_key_map& b) {
+        return !(a == b);
     }
 
     // --- Iteration in place: weakref::local:: only ---------------------------------------------
@@ -166,7 +531,7 @@ public:
     struct project {
         std::pair<const key_type&, const V&> operator()(const entry& e,
                                                         const key_type& k) const noexcept {
-            return {k, e.value};
+            return {k, e.value()};
         }
     };
     using const_iterator = table_iterator<weak_table<entry, Policy>, entry, key_type, project>;
@@ -181,73 +546,58 @@ public:
 
 private:
     static auto same(const void* key) {
-        return [key](const entry& e) { return e.object_ == key; };
+        return [key](const entry& e) { return e.object() == key; };
     }
 
-    template <class Arg> bool put(const key_type& key, bool assign, Arg&& value) {
+    /// Finds the live entry of `key` and runs `f(V&)` under its value lock; true if it ran.
+    /// An entry being replaced or removed right now is looked up again.
+    template <class F> bool access(const K* key, F&& f) const {
+        const table* t = table_.get();
+        if (t == nullptr || key == nullptr) {
+            return false;
+        }
+        const std::size_t h = identity_hash(key);
+        for (unsigned spins = 0;;) {
+            typename table::read_guard reading(*t);
+            const entry* e = table::find(t->shard_for(h), h, same(key));
+            if (e == nullptr || e->block()->expired()) {
+                return false;
+            }
+            if (e->with_value(f)) {
+                return true;
+            }
+            Policy::pause(spins); // seized: its replacement (or removal) is a moment away
+        }
+    }
+
+    template <class... Args> bool put(const key_type& key, bool assign, Args&&... args) {
         if (!key) {
-            WEAKREF_THROW(
-                std::invalid_argument("weakref: weak_key_map cannot hold an empty ref as a key"));
+            WEAKREF_THROW(std::invalid_argument("weakref: weak_key_map cannot hold an empty ref "
+                                                "as a key"));
         }
         void* const object = const_cast<std::remove_cv_t<K>*>(key.get());
         const std::size_t h = identity_hash(object);
         table& t = table_.ensure();
         shard& s = t.shard_for(h);
-        graveyard grave;
-        guard lock(s.mutex);
-        entry* old = table::find(s, h, same(object));
-        if (old != nullptr && !assign && !old->block()->expired()) {
-            return false;
+        bool added = false;
+        {
+            graveyard grave(t, removal_cause::replaced);
+            guard lock(s.mutex);
+            entry* old = table::find(s, h, same(object));
+            if (old != nullptr && !assign && !old->block()->expired()) {
+                return false;
+            }
+            table::reserve_one(s, grave);
+            auto* fresh = new entry(&t, object, h, std::forward<Args>(args)...);
+            // From here on nothing throws.
+            added = old == nullptr || old->block()->expired();
+            if (old != nullptr) {
+                old->seize(); // an update that found it looks again, and finds `fresh`
+                t.remove(s, old, grave);
+            }
+            table::link(s, fresh);
         }
-        table::reserve_one(s);
-        auto* fresh = new entry(&t, object, h, std::forward<Arg>(value));
-        // From here on nothing throws.
-        const bool added = old == nullptr || old->block()->expired();
-        if (old != nullptr) {
-            t.remove(s, old, grave);
-        }
-        table::link(s, fresh);
         return added;
-    }
-
-    /// Calls f(entry) under the lock if `key` has a live entry.
-    template <class F> void visit(const K* key, F&& f) const {
-        const table* t = table_.get();
-        if (t == nullptr || key == nullptr) {
-            return;
-        }
-        const std::size_t h = identity_hash(key);
-        const shard& s = t->shard_for(h);
-        guard lock(s.mutex);
-        const entry* e = table::find(s, h, same(key));
-        if (e != nullptr && !e->block()->expired()) {
-            f(*e);
-        }
-    }
-
-    /// Calls f(entry, key) under lock_all for each live key. `f` moves the key out only once
-    /// nothing more can throw: if it throws, the key goes to `spare`, declared before the
-    /// lock, so that it is dropped after the lock is released.
-    template <class F> void snapshot(F&& f) const {
-        key_type spare;
-        const table* t = table_.get();
-        if (t == nullptr) {
-            return;
-        }
-        typename table::lock_all lock(*t);
-        for (const shard& s : *t) {
-            table::for_each(s, [&](const entry& e) {
-                if (!e.block()->try_add_strong()) {
-                    return;
-                }
-                key_type k(e.key(), adopt);
-                WEAKREF_TRY { f(e, k); }
-                WEAKREF_CATCH_ALL {
-                    spare = std::move(k);
-                    WEAKREF_RETHROW;
-                }
-            });
-        }
     }
 
     table_handle<table, Policy> table_;

@@ -64,11 +64,14 @@ public:
         other.ptr_ = nullptr;
     }
 
+    /// Handles of the two flavours do not mix (deleted: the type traits say so too).
     template <class U, class P, std::enable_if_t<!std::is_same_v<P, Policy>, int> = 0>
-    basic_weak_ref(const basic_ref<U, P>& /*unused*/) { // NOLINT(google-explicit-constructor)
-        static_assert(dependent_false<P>,
-                      "weakref:: and weakref::local:: handles do not mix: pick one flavour");
-    }
+    basic_weak_ref(const basic_ref<U, P>&) = delete; // weakref:: and weakref::local:: do not mix
+    // The compiler's error shows the whole line, comment included.
+    // clang-format off
+    template <class U, class P, std::enable_if_t<!std::is_same_v<P, Policy>, int> = 0>
+    basic_weak_ref(const basic_weak_ref<U, P>&) = delete; // weakref:: and weakref::local:: do not mix
+    // clang-format on
 
     /// Takes over a weak count the caller holds on the object at `p`.
     basic_weak_ref(T* p, adopt_t /*unused*/) noexcept : ptr_(p) {}

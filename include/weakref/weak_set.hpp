@@ -12,6 +12,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <type_traits>
+#include <unordered_set>
 #include <vector>
 
 namespace weakref::detail {
@@ -20,16 +21,25 @@ namespace weakref::detail {
 /// with nothing mapped: an element leaves the set at its death, before any other callback of
 /// the element or its destructor runs.
 ///
-/// Thread safety (weakref::): as weak_value_map.
+/// Thread safety (weakref::): as weak_value_map; contains() takes no lock.
 template <class T, class Policy> class basic_weak_set {
 public:
     using value_type = basic_ref<T, Policy>;
     using size_type = std::size_t;
 
 private:
+    using listener = removal_listener<Policy, const T*, removal_cause>;
+
     struct entry : table_entry<Policy> {
         using table_entry<Policy>::table_entry;
-        T* element() const noexcept { return static_cast<T*>(this->object_); }
+        T* element() const noexcept { return static_cast<T*>(this->object()); }
+
+        static void notify(listener_base<Policy>* l, entry& e, removal_cause cause) noexcept {
+            auto* self = static_cast<listener*>(l);
+            self->call(self, e.element(), cause);
+        }
+        static void drop_payload(entry& /*unused*/) noexcept {}
+        static void free(void* p) noexcept { delete static_cast<entry*>(p); }
     };
     using table = weak_table<entry, Policy>;
     using shard = typename table::shard;
@@ -38,21 +48,32 @@ private:
 
 public:
     basic_weak_set() noexcept = default;
-    /// A set of the live elements of `other` at one instant.
+    /// A set of the live elements of `other` at one instant, with a copy of its listener.
     basic_weak_set(const basic_weak_set& other) {
         for (const value_type& r : other.items()) {
             insert(r);
         }
+        if (listener_base<Policy>* l = table::clone_listener(other.table_.get())) {
+            table_.ensure().set_listener(l);
+        }
     }
     basic_weak_set(basic_weak_set&& other) noexcept = default;
+    /// Replaces the elements by `other`'s (the old ones told `cleared`).
     basic_weak_set& operator=(const basic_weak_set& other) {
         if (this != &other) {
             basic_weak_set copy(other);
+            clear();
             swap(copy);
         }
         return *this;
     }
-    basic_weak_set& operator=(basic_weak_set&& other) noexcept = default;
+    basic_weak_set& operator=(basic_weak_set&& other) noexcept {
+        if (this != &other) {
+            clear();
+            table_ = std::move(other.table_);
+        }
+        return *this;
+    }
     ~basic_weak_set() = default;
 
     void swap(basic_weak_set& other) noexcept { table_.swap(other.table_); }
@@ -68,21 +89,22 @@ public:
         const std::size_t h = identity_hash(object);
         table& t = table_.ensure();
         shard& s = t.shard_for(h);
-        graveyard grave;
+        graveyard grave(t, removal_cause::erased);
         guard lock(s.mutex);
         entry* old = table::find(s, h, same(object));
         if (old != nullptr && !old->block()->expired()) {
             return false;
         }
-        table::reserve_one(s);
+        table::reserve_one(s, grave);
         auto* fresh = new entry(&t, object, h);
         if (old != nullptr) {
-            t.remove(s, old, grave);
+            t.remove(s, old, grave); // its death is running: it reports itself
         }
         table::link(s, fresh);
         return true;
     }
 
+    /// Whether `r`'s referent is in the set (and alive). In weakref:: takes no lock.
     bool contains(const value_type& r) const { return contains(r.get()); }
     bool contains(const T* p) const {
         const table* t = table_.get();
@@ -90,13 +112,12 @@ public:
             return false;
         }
         const std::size_t h = identity_hash(p);
-        const shard& s = t->shard_for(h);
-        guard lock(s.mutex);
-        const entry* e = table::find(s, h, same(p));
+        typename table::read_guard reading(*t);
+        const entry* e = table::find(t->shard_for(h), h, same(p));
         return e != nullptr && !e->block()->expired();
     }
 
-    /// Removes `r`'s referent; returns whether it was in the set.
+    /// Removes `r`'s referent; returns whether it was in the set (listener: `erased`).
     bool erase(const value_type& r) { return erase(r.get()); }
     bool erase(const T* p) {
         table* t = table_.get();
@@ -105,15 +126,51 @@ public:
         }
         const std::size_t h = identity_hash(p);
         shard& s = t->shard_for(h);
-        graveyard grave;
+        graveyard grave(*t, removal_cause::erased);
         guard lock(s.mutex);
         entry* e = table::find(s, h, same(p));
         return e != nullptr && t->remove(s, e, grave);
     }
 
+    /// Removes and returns some live element (empty if none); the listener is told `erased`.
+    value_type pop() {
+        table* t = table_.get();
+        if (t == nullptr) {
+            return value_type();
+        }
+        for (shard& s : *t) {
+            value_type out; // declared before the lock: a ref dropped after it
+            graveyard grave(*t, removal_cause::erased);
+            guard lock(s.mutex);
+            entry* chosen = nullptr;
+            table::for_each(s, [&](entry& e) {
+                if (chosen == nullptr && e.block()->try_add_strong()) {
+                    out = value_type(e.element(), adopt);
+                    chosen = &e;
+                }
+            });
+            if (chosen != nullptr && t->remove(s, chosen, grave)) {
+                return out;
+            }
+        }
+        return value_type();
+    }
+
+    /// Erases the live elements for which `pred(const T&)` is true; returns how many. Each
+    /// live element is offered once, held strongly, with no lock of the set held.
+    template <class Pred> std::size_t erase_if(Pred pred) {
+        std::size_t erased = 0;
+        for (const value_type& r : items()) {
+            if (pred(static_cast<const T&>(*r)) && erase(r)) {
+                ++erased;
+            }
+        }
+        return erased;
+    }
+
     void clear() noexcept {
         if (table* t = table_.get()) {
-            t->clear();
+            t->clear(removal_cause::cleared);
         }
     }
 
@@ -130,27 +187,161 @@ public:
     /// The live elements at one instant, held strongly.
     [[nodiscard]] std::vector<value_type> items() const {
         std::vector<value_type> out;
-        value_type spare; // takes an element if push_back throws: dropped after the lock
         const table* t = table_.get();
         if (t == nullptr) {
             return out;
         }
-        typename table::lock_all lock(*t);
-        for (const shard& s : *t) {
-            table::for_each(s, [&](const entry& e) {
-                if (!e.block()->try_add_strong()) {
-                    return;
-                }
-                value_type r(e.element(), adopt);
-                WEAKREF_TRY { out.push_back(std::move(r)); }
-                WEAKREF_CATCH_ALL {
-                    spare = std::move(r);
-                    WEAKREF_RETHROW;
-                }
-            });
+        for (;;) {
+            const std::size_t room = t->size();
+            out.reserve(room + room / 8 + 8);
+            typename table::lock_all lock(*t);
+            if (t->size() > out.capacity()) {
+                continue; // grew meanwhile: reserve more, outside the locks
+            }
+            for (const shard& s : *t) {
+                table::for_each(s, [&](const entry& e) {
+                    if (e.block()->try_add_strong()) {
+                        out.emplace_back(e.element(), adopt); // no growth: reserved above
+                    }
+                });
+            }
+            return out;
         }
+    }
+
+    /// Installs the removal listener, `listener(const T* element, removal_cause cause)`
+    /// (at `died` the element's destructor has not run yet); see weak_value_map::on_remove.
+    template <class F> void on_remove(F fn) {
+        if constexpr (std::is_same_v<F, std::nullptr_t>) {
+            if (table* t = table_.get()) {
+                t->set_listener(nullptr);
+            }
+        } else {
+            static_assert(std::is_invocable_v<F&, const T*, removal_cause>,
+                          "weakref: weak_set::on_remove takes listener(const T* element, "
+                          "weakref::removal_cause cause)");
+            static_assert(std::is_copy_constructible_v<F>,
+                          "weakref: on_remove takes a copyable callable (a copy of the "
+                          "container copies its listener)");
+            table_.ensure().set_listener(listener::make(std::move(fn)));
+        }
+    }
+
+    // --- Set algebra (Python's WeakSet) ------------------------------------------------------
+
+    /// Every live element of this set is in `other`. Each side read at one instant.
+    [[nodiscard]] bool is_subset_of(const basic_weak_set& other) const {
+        if (this == &other) {
+            return true;
+        }
+        const auto mine = items();
+        const auto theirs = identities(other.items());
+        for (const value_type& r : mine) {
+            if (theirs.count(r.get()) == 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+    [[nodiscard]] bool is_superset_of(const basic_weak_set& other) const {
+        return other.is_subset_of(*this);
+    }
+    /// No live element in common.
+    [[nodiscard]] bool is_disjoint(const basic_weak_set& other) const {
+        const auto mine = items();
+        if (this == &other) {
+            return mine.empty();
+        }
+        const auto theirs = identities(other.items());
+        for (const value_type& r : mine) {
+            if (theirs.count(r.get()) != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// Adds every live element of `other`.
+    basic_weak_set& operator|=(const basic_weak_set& other) {
+        if (this != &other) {
+            for (const value_type& r : other.items()) {
+                insert(r);
+            }
+        }
+        return *this;
+    }
+    /// Keeps only the elements also in `other` (the others told `erased`).
+    basic_weak_set& operator&=(const basic_weak_set& other) {
+        if (this != &other) {
+            const auto keep = identities(other.items());
+            erase_if([&keep](const T& x) { return keep.count(&x) == 0; });
+        }
+        return *this;
+    }
+    /// Removes the elements of `other` (`erased`); `s -= s` empties s.
+    basic_weak_set& operator-=(const basic_weak_set& other) {
+        if (this == &other) {
+            erase_if([](const T& /*unused*/) { return true; });
+            return *this;
+        }
+        for (const value_type& r : other.items()) {
+            erase(r);
+        }
+        return *this;
+    }
+    /// Keeps the elements in exactly one of the two; `s ^= s` empties s.
+    basic_weak_set& operator^=(const basic_weak_set& other) {
+        if (this == &other) {
+            erase_if([](const T& /*unused*/) { return true; });
+            return *this;
+        }
+        for (const value_type& r : other.items()) {
+            if (!erase(r)) {
+                insert(r);
+            }
+        }
+        return *this;
+    }
+    /// A new set (with no listener).
+    friend basic_weak_set operator|(const basic_weak_set& a, const basic_weak_set& b) {
+        basic_weak_set out = without_listener(a);
+        out |= b;
         return out;
     }
+    friend basic_weak_set operator&(const basic_weak_set& a, const basic_weak_set& b) {
+        basic_weak_set out = without_listener(a);
+        out &= b;
+        return out;
+    }
+    friend basic_weak_set operator-(const basic_weak_set& a, const basic_weak_set& b) {
+        basic_weak_set out = without_listener(a);
+        out -= b;
+        return out;
+    }
+    friend basic_weak_set operator^(const basic_weak_set& a, const basic_weak_set& b) {
+        basic_weak_set out = without_listener(a);
+        out ^= b;
+        return out;
+    }
+
+    /// The same live elements. Each side read at one instant, one after the other.
+    friend bool operator==(const basic_weak_set& a, const basic_weak_set& b) {
+        if (&a == &b) {
+            return true;
+        }
+        const auto left = a.items();
+        const auto right = identities(b.items());
+        if (left.size() != right.size()) {
+            return false;
+        }
+        for (const value_type& r : left) {
+            if (right.count(r.get()) == 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+    friend bool operator!=(const basic_weak_set& a, const basic_weak_set& b) { return !(a == b); }
 
     // --- Iteration in place: weakref::local:: only ---------------------------------------------
 
@@ -177,7 +368,24 @@ public:
 
 private:
     static auto same(const void* p) {
-        return [p](const entry& e) { return e.object_ == p; };
+        return [p](const entry& e) { return e.object() == p; };
+    }
+
+    /// The addresses of a snapshot's elements (the snapshot keeps them alive meanwhile).
+    static std::unordered_set<const T*> identities(const std::vector<value_type>& items) {
+        std::unordered_set<const T*> out(items.size());
+        for (const value_type& r : items) {
+            out.insert(r.get());
+        }
+        return out;
+    }
+
+    static basic_weak_set without_listener(const basic_weak_set& a) {
+        basic_weak_set out;
+        for (const value_type& r : a.items()) {
+            out.insert(r);
+        }
+        return out;
     }
 
     table_handle<table, Policy> table_;

@@ -3,16 +3,19 @@
 // (Python's WeakValueDictionary).
 #pragma once
 
+#include "detail/single_flight.hpp"
 #include "detail/weak_table.hpp"
 #include "fwd.hpp"
 #include "ref.hpp"
+#include "weak_ref.hpp"
 
 #include <cstddef>
-#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -27,16 +30,22 @@ inline constexpr bool is_transparent_pair<
 
 /// A map from owned keys to weakly held values: weak_value_map<K, V> in either flavour.
 ///
-/// Every entry holds its key and a weak count on its value, and is armed on the value's death:
+/// Every entry holds its key and a weak unit on its value, and is armed on the value's death:
 /// the entry is gone from every observation before the call that released the value's last
 /// strong ref returns, and before any other callback of the value or its destructor runs.
 /// Lookups return a strong ref in one step, so a value found is a value you hold.
 ///
 /// Thread safety (weakref::): every member except assignment, swap and destruction may be
 /// called from any number of threads at once, and values may die on any thread at any time.
-/// Entries are spread over 16 independently locked shards by hash. Hash, KeyEqual and key
-/// copies may run under a shard lock and must not use the map; no destructor or callback ever
-/// runs under one. weakref::local:: has no lock at all.
+/// Lookups (get, contains, and get_or_insert of a present key) take no lock and write nothing
+/// shared but the count of the value they return; writers lock one of 16 shards. Hash,
+/// KeyEqual and key copies may run under a shard lock (or inside a lookup) and must not use
+/// the map; no destructor, callback or listener ever runs under one. weakref::local:: has no
+/// lock at all.
+///
+/// In weakref::, a removed entry's memory (and its key) is freed once no lookup running on
+/// another thread can still be reading it: on the thread that removed it, a few removals later
+/// (see epoch_domain). In weakref::local:: at once.
 ///
 /// A hash that changes for a key already in the map makes lookups of that key miss; it cannot
 /// corrupt the map: removal at death uses the hash recorded at insertion.
@@ -50,18 +59,28 @@ public:
     using key_equal = KeyEqual;
 
 private:
+    using listener = removal_listener<Policy, const K&, removal_cause>;
+
     struct entry : table_entry<Policy> {
         template <class KeyArg>
         entry(hook_sink<Policy>* sink, V* value, std::size_t hash, KeyArg&& k)
             : table_entry<Policy>(sink, const_cast<std::remove_cv_t<V>*>(value), hash),
               key(std::forward<KeyArg>(k)) {}
-        V* value() const noexcept { return static_cast<V*>(this->object_); }
+        V* value() const noexcept { return static_cast<V*>(this->object()); }
         K key;
+
+        static void notify(listener_base<Policy>* l, entry& e, removal_cause cause) noexcept {
+            auto* self = static_cast<listener*>(l);
+            self->call(self, e.key, cause);
+        }
+        static void drop_payload(entry& /*unused*/) noexcept {}
+        static void free(void* p) noexcept { delete static_cast<entry*>(p); }
     };
     using table = weak_table<entry, Policy>;
     using shard = typename table::shard;
     using graveyard = typename table::graveyard;
     using guard = std::lock_guard<typename table_locks<Policy>::mutex>;
+    using flight = single_flight<Policy, shard, mapped_type>;
 
     static constexpr bool transparent = is_transparent_pair<Hash, KeyEqual>;
     template <class Q>
@@ -75,35 +94,40 @@ public:
     explicit basic_weak_value_map(const Hash& hash, const KeyEqual& equal = KeyEqual())
         : hash_(hash), equal_(equal) {}
 
-    /// A map of the live entries of `other` at one instant. O(other.size()).
+    /// A map of the live entries of `other` at one instant, with a copy of its listener.
+    /// O(other.size()).
     basic_weak_value_map(const basic_weak_value_map& other)
         : hash_(other.hash_), equal_(other.equal_) {
-        for (auto& item : other.items()) {
-            insert(std::move(item.first), std::move(item.second));
-        }
+        copy_from(other);
     }
-    /// Takes `other`'s entries; `other` is left empty and usable. O(1), never throws.
+    /// Takes `other`'s entries and listener; `other` is left empty and usable (its Hash and
+    /// KeyEqual are copied, not moved, so that a stateful one still works). O(1).
     basic_weak_value_map(basic_weak_value_map&& other) noexcept(
-        std::is_nothrow_move_constructible_v<Hash>&& std::is_nothrow_move_constructible_v<KeyEqual>)
-        : hash_(std::move(other.hash_)), equal_(std::move(other.equal_)),
-          table_(std::move(other.table_)) {}
+        std::is_nothrow_copy_constructible_v<Hash>&& std::is_nothrow_copy_constructible_v<KeyEqual>)
+        : hash_(other.hash_), equal_(other.equal_), table_(std::move(other.table_)) {}
+    /// Replaces the entries by a copy of `other`'s, and the listener by a copy of its; the
+    /// entries held before are told `cleared`. Strong guarantee.
     basic_weak_value_map& operator=(const basic_weak_value_map& other) {
         if (this != &other) {
             basic_weak_value_map copy(other);
+            clear();
             swap(copy);
         }
         return *this;
     }
+    /// Takes `other`'s entries and listener; the entries held before are told `cleared`.
     basic_weak_value_map& operator=(basic_weak_value_map&& other) noexcept(
-        std::is_nothrow_move_assignable_v<Hash>&& std::is_nothrow_move_assignable_v<KeyEqual>) {
+        std::is_nothrow_copy_assignable_v<Hash>&& std::is_nothrow_copy_assignable_v<KeyEqual>) {
         if (this != &other) {
-            hash_ = std::move(other.hash_);
-            equal_ = std::move(other.equal_);
+            clear();
+            hash_ = other.hash_;
+            equal_ = other.equal_;
             table_ = std::move(other.table_);
         }
         return *this;
     }
-    /// Leaves every value untouched; values that die later touch nothing of the map.
+    /// Leaves every value untouched and tells no listener; values that die later touch
+    /// nothing of the map.
     ~basic_weak_value_map() = default;
 
     void swap(basic_weak_value_map& other) noexcept(
@@ -121,18 +145,35 @@ public:
     // --- Insertion -------------------------------------------------------------------------
 
     /// Adds (key, value) unless `key` has a live value; returns whether it added. Throws
-    /// std::invalid_argument for an empty `value`. Strong guarantee. Expected O(1).
+    /// std::invalid_argument for an empty `value`. Strong guarantee. Expected O(1). Taking the
+    /// value by rvalue moves the caller's strong ref in and drops it before returning: the
+    /// map holds its value weakly, so a value nobody else holds dies then (and leaves).
     bool insert(const K& key, const mapped_type& value) { return put(key, value, false); }
     bool insert(K&& key, const mapped_type& value) { return put(std::move(key), value, false); }
+    bool insert(const K& key, mapped_type&& value) {
+        return put_moved(key, std::move(value), false);
+    }
+    bool insert(K&& key, mapped_type&& value) {
+        return put_moved(std::move(key), std::move(value), false);
+    }
 
-    /// Maps `key` to `value`, replacing a live value; returns true if it added, false if it
-    /// replaced. Throws std::invalid_argument for an empty `value`. Strong guarantee.
+    /// Maps `key` to `value`, replacing a live value (the listener is told `replaced`);
+    /// returns true if it added, false if it replaced (or the value was there already).
+    /// Throws std::invalid_argument for an empty `value`. Strong guarantee.
     bool insert_or_assign(const K& key, const mapped_type& value) { return put(key, value, true); }
     bool insert_or_assign(K&& key, const mapped_type& value) {
         return put(std::move(key), value, true);
     }
+    bool insert_or_assign(const K& key, mapped_type&& value) {
+        return put_moved(key, std::move(value), true);
+    }
+    bool insert_or_assign(K&& key, mapped_type&& value) {
+        return put_moved(std::move(key), std::move(value), true);
+    }
 
-    /// The live value of `key`, or an empty ref. Expected O(1).
+    // --- Lookup ----------------------------------------------------------------------------
+
+    /// The live value of `key`, or an empty ref. Expected O(1); in weakref:: takes no lock.
     mapped_type get(const K& key) const { return get_impl(key); }
     template <class Q, if_lookup_key<Q> = 0> mapped_type get(const Q& key) const {
         return get_impl(key);
@@ -144,7 +185,7 @@ public:
     /// not held up. If `make` throws, the caller that ran it gets the exception, the map is
     /// unchanged, and a waiting caller runs `make` itself. An empty result is returned to the
     /// caller that made it and not inserted. Calling get_or_insert for the same key from inside
-    /// `make` throws std::logic_error.
+    /// `make` throws std::logic_error. A present key costs what get() costs.
     template <class F> mapped_type get_or_insert(const K& key, F&& make) {
         return get_or_insert_impl(key, make);
     }
@@ -153,22 +194,74 @@ public:
         return get_or_insert_impl(key, make);
     }
 
-    /// Whether `key` has a live value.
+    /// get_or_insert whose factory is make_ref<V>(args...); the arguments are used only if
+    /// the key has no live value.
+    template <class... Args> mapped_type get_or_emplace(const K& key, Args&&... args) {
+        return get_or_insert_impl(key, [&] { return make_value(std::forward<Args>(args)...); });
+    }
+
+    /// Whether `key` has a live value. In weakref:: takes no lock.
     bool contains(const K& key) const { return contains_impl(key); }
     template <class Q, if_lookup_key<Q> = 0> bool contains(const Q& key) const {
         return contains_impl(key);
     }
 
-    /// Removes `key`'s entry; returns whether it had a live value.
+    // --- Removal -----------------------------------------------------------------------------
+
+    /// Removes `key`'s entry; returns whether it had a live value (the listener is told
+    /// `erased`).
     bool erase(const K& key) { return erase_impl(key); }
     template <class Q, if_lookup_key<Q> = 0> bool erase(const Q& key) { return erase_impl(key); }
 
-    /// Removes every entry. The values are untouched.
+    /// Removes `key`'s entry and returns its live value (empty if none); the listener is told
+    /// `erased`.
+    mapped_type take(const K& key) { return take_impl(key); }
+    template <class Q, if_lookup_key<Q> = 0> mapped_type take(const Q& key) {
+        return take_impl(key);
+    }
+
+    /// Erases the live entries for which `pred(const K& key, const V& value)` is true; returns
+    /// how many it erased (the listener is told `erased` for each). Each live entry is offered
+    /// once; `pred` runs with no lock of the map held, on a copy of the key, with the value
+    /// held strongly. Entries inserted meanwhile may or may not be offered. O(size()).
+    template <class Pred> std::size_t erase_if(Pred pred) {
+        static_assert(std::is_copy_constructible_v<K>,
+                      "weakref: weak_value_map::erase_if copies the keys it offers (K must be "
+                      "copy-constructible)");
+        table* t = table_.get();
+        if (t == nullptr) {
+            return 0;
+        }
+        typename table::pin held(*t);
+        std::size_t erased = 0;
+        for (shard& s : *t) {
+            std::vector<value_type> offered;
+            {
+                guard lock(s.mutex);
+                offered.reserve(s.size.load(std::memory_order_relaxed));
+                table::for_each(s, [&](const entry& e) {
+                    offered.emplace_back(e.key, mapped_type()); // copies K: may throw
+                    offered.back().second = table::template lock_referent<V>(e);
+                });
+            }
+            for (value_type& item : offered) {
+                if (item.second &&
+                    pred(static_cast<const K&>(item.first), static_cast<const V&>(*item.second))) {
+                    erased += erase_if_same(item.first, item.second.get()) ? 1 : 0;
+                }
+            }
+        }
+        return erased;
+    }
+
+    /// Removes every entry (the listener is told `cleared` for each). The values are untouched.
     void clear() noexcept {
         if (table* t = table_.get()) {
-            t->clear();
+            t->clear(removal_cause::cleared);
         }
     }
+
+    // --- Observation -------------------------------------------------------------------------
 
     /// The number of entries, each with a live value (a value dying on another thread leaves
     /// before its release returns). O(1) in weakref::local::, O(shards) in weakref::.
@@ -185,16 +278,11 @@ public:
     /// The keys of the live entries at one instant. O(size()).
     [[nodiscard]] std::vector<K> keys() const {
         std::vector<K> out;
-        const table* t = table_.get();
-        if (t == nullptr) {
-            return out;
-        }
-        typename table::lock_all lock(*t);
-        for (const shard& s : *t) {
-            table::for_each(s, [&](const entry& e) {
+        if (const table* t = table_.get()) {
+            t->collect(out, [](std::vector<K>& o, const entry& e) {
                 // Not locked: a ref taken here could be the last one, dropped under the lock.
                 if (!e.block()->expired()) {
-                    out.push_back(e.key);
+                    o.push_back(e.key);
                 }
             });
         }
@@ -203,17 +291,99 @@ public:
     /// The live values at one instant, held strongly. O(size()).
     [[nodiscard]] std::vector<mapped_type> values() const {
         std::vector<mapped_type> out;
-        snapshot([&](const entry&, mapped_type& v) { out.push_back(std::move(v)); });
+        if (const table* t = table_.get()) {
+            t->collect(out, [](std::vector<mapped_type>& o, const entry& e) {
+                if (mapped_type v = table::template lock_referent<V>(e)) {
+                    o.push_back(std::move(v));
+                }
+            });
+        }
+        return out;
+    }
+    /// Weak refs to the live values at one instant: a snapshot that keeps nothing alive.
+    [[nodiscard]] std::vector<basic_weak_ref<V, Policy>> value_refs() const {
+        std::vector<basic_weak_ref<V, Policy>> out;
+        if (const table* t = table_.get()) {
+            t->collect(out, [](std::vector<basic_weak_ref<V, Policy>>& o, const entry& e) {
+                if (!e.block()->expired()) {
+                    e.block()->add_weak(); // the entry's own unit keeps the block
+                    o.emplace_back(e.value(), adopt);
+                }
+            });
+        }
         return out;
     }
     /// The live entries at one instant, values held strongly. O(size()).
     [[nodiscard]] std::vector<value_type> items() const {
         std::vector<value_type> out;
-        snapshot([&](const entry& e, mapped_type& v) {
-            out.emplace_back(e.key, mapped_type());
-            out.back().second = std::move(v);
-        });
+        mapped_type spare; // takes the value if the key's copy throws: dropped after the lock
+        if (const table* t = table_.get()) {
+            t->collect(out, [&spare](std::vector<value_type>& o, const entry& e) {
+                mapped_type v = table::template lock_referent<V>(e);
+                if (!v) {
+                    return;
+                }
+                WEAKREF_TRY {
+                    o.emplace_back(e.key, mapped_type()); // copies K: may throw
+                }
+                WEAKREF_CATCH_ALL {
+                    spare = std::move(v);
+                    WEAKREF_RETHROW;
+                }
+                o.back().second = std::move(v);
+            });
+        }
         return out;
+    }
+
+    /// Installs the removal listener, `listener(const K& key, removal_cause cause)`, called
+    /// after an entry left the map, on the thread that removed it, with no lock of the map
+    /// held (it may use the map). Replaces an earlier one; on_remove(nullptr) removes it. The
+    /// listener must not throw. A copy of the map copies it; see removal_cause for who is told
+    /// what. Throws std::bad_alloc.
+    template <class F> void on_remove(F fn) {
+        if constexpr (std::is_same_v<F, std::nullptr_t>) {
+            if (table* t = table_.get()) {
+                t->set_listener(nullptr);
+            }
+        } else {
+            static_assert(std::is_invocable_v<F&, const K&, removal_cause>,
+                          "weakref: weak_value_map::on_remove takes listener(const K& key, "
+                          "weakref::removal_cause cause)");
+            static_assert(std::is_copy_constructible_v<F>,
+                          "weakref: on_remove takes a copyable callable (a copy of the "
+                          "container copies its listener)");
+            table_.ensure().set_listener(listener::make(std::move(fn)));
+        }
+    }
+
+    /// The same live entries: keys equal and mapped to the same value. In weakref:: each side
+    /// is read at one instant (one after the other: two threads comparing a == b and b == a
+    /// at once do not deadlock). O(size()).
+    friend bool operator==(const basic_weak_value_map& a, const basic_weak_value_map& b) {
+        if (&a == &b) {
+            return true;
+        }
+        const std::vector<value_type> left = a.items();
+        const std::vector<value_type> right = b.items();
+        if (left.size() != right.size()) {
+            return false;
+        }
+        std::unordered_map<const K*, const V*, snapshot_hash, snapshot_equal> index(
+            right.size(), snapshot_hash{&a.hash_}, snapshot_equal{&a.equal_});
+        for (const value_type& item : right) {
+            index.emplace(&item.first, item.second.get());
+        }
+        for (const value_type& item : left) {
+            auto it = index.find(&item.first);
+            if (it == index.end() || it->second != item.second.get()) {
+                return false;
+            }
+        }
+        return true;
+    }
+    friend bool operator!=(const basic_weak_value_map& a, const basic_weak_value_map& b) {
+        return !(a == b);
     }
 
     // --- Iteration in place: weakref::local:: only ---------------------------------------------
@@ -244,11 +414,18 @@ public:
     [[nodiscard]] key_equal key_eq() const { return equal_; }
 
 private:
-    static mapped_type lock_value(const entry& e) noexcept {
-        if (e.block()->try_add_strong()) {
-            return mapped_type(e.value(), adopt);
-        }
-        return mapped_type();
+    // Keys of a snapshot by address, hashed and compared as keys (operator==).
+    struct snapshot_hash {
+        const Hash* hash;
+        std::size_t operator()(const K* k) const { return static_cast<std::size_t>((*hash)(*k)); }
+    };
+    struct snapshot_equal {
+        const KeyEqual* equal;
+        bool operator()(const K* a, const K* b) const { return (*equal)(*a, *b); }
+    };
+
+    template <class... Args> static mapped_type make_value(Args&&... args) {
+        return detail::make_ref<V, Policy>(std::forward<Args>(args)...);
     }
 
     template <class Q> auto matcher(const Q& key) const {
@@ -268,32 +445,50 @@ private:
         table& t = table_.ensure();
         shard& s = t.shard_for(h);
         V* const object = const_cast<V*>(value.get());
-        graveyard grave;
-        guard lock(s.mutex);
-        entry* old = table::find(s, h, matcher(key));
-        if (old != nullptr) {
-            if (old->value() == object) {
-                return false; // already there; nothing to do
+        bool replaced = false;
+        bool added = false;
+        {
+            graveyard grave(t, removal_cause::erased);
+            {
+                guard lock(s.mutex);
+                entry* old = table::find(s, h, matcher(key));
+                if (old != nullptr && old->value() == object) {
+                    return false; // already there; nothing to do, nothing told
+                }
+                const bool was_dead = old != nullptr && old->block()->expired();
+                if (old != nullptr && !assign && !was_dead) {
+                    return false;
+                }
+                // The common case: the entry now refers to the new value, and keeps its key (as
+                // a Python dict keeps the key object it first stored).
+                if (old != nullptr && table::retarget(s, old, object, grave)) {
+                    replaced = !was_dead;
+                    added = was_dead;
+                } else {
+                    table::reserve_one(s, grave);
+                    auto* fresh = new entry(&t, object, h, std::forward<KeyArg>(key));
+                    // From here on nothing throws.
+                    added = old == nullptr || old->block()->expired();
+                    if (old != nullptr) {
+                        t.remove(s, old, grave); // its death is running: it reports itself
+                    }
+                    table::link(s, fresh);
+                }
             }
-            const bool was_dead = old->block()->expired();
-            if (!assign && !was_dead) {
-                return false;
-            }
-            // The common case: the entry now refers to the new value, and keeps its key (as a
-            // Python dict keeps the key object it first stored).
-            if (t.retarget(s, old, object, grave)) {
-                return was_dead;
+            if (replaced) {
+                if (auto* l = static_cast<listener*>(grave.listening())) {
+                    l->call(l, static_cast<const K&>(key), removal_cause::replaced);
+                }
             }
         }
-        table::reserve_one(s);
-        auto* fresh = new entry(&t, object, h, std::forward<KeyArg>(key));
-        // From here on nothing throws.
-        const bool added = old == nullptr || old->block()->expired();
-        if (old != nullptr) {
-            t.remove(s, old, grave);
-        }
-        table::link(s, fresh);
         return added;
+    }
+
+    template <class KeyArg> bool put_moved(KeyArg&& key, mapped_type&& value, bool assign) {
+        // The caller's ref is taken over, and dropped after the map's locks: the map holds the
+        // value weakly.
+        const mapped_type held(std::move(value));
+        return put(std::forward<KeyArg>(key), held, assign);
     }
 
     template <class Q> mapped_type get_impl(const Q& key) const {
@@ -302,10 +497,9 @@ private:
             return mapped_type();
         }
         const std::size_t h = hash_of(key);
-        const shard& s = t->shard_for(h);
-        guard lock(s.mutex);
-        const entry* e = table::find(s, h, matcher(key));
-        return e != nullptr ? lock_value(*e) : mapped_type();
+        typename table::read_guard reading(*t);
+        const entry* e = table::find(t->shard_for(h), h, matcher(key));
+        return e != nullptr ? table::template lock_referent<V>(*e) : mapped_type();
     }
 
     template <class Q> bool contains_impl(const Q& key) const {
@@ -314,9 +508,8 @@ private:
             return false;
         }
         const std::size_t h = hash_of(key);
-        const shard& s = t->shard_for(h);
-        guard lock(s.mutex);
-        const entry* e = table::find(s, h, matcher(key));
+        typename table::read_guard reading(*t);
+        const entry* e = table::find(t->shard_for(h), h, matcher(key));
         return e != nullptr && !e->block()->expired();
     }
 
@@ -327,185 +520,125 @@ private:
         }
         const std::size_t h = hash_of(key);
         shard& s = t->shard_for(h);
-        graveyard grave;
+        graveyard grave(*t, removal_cause::erased);
         guard lock(s.mutex);
         entry* e = table::find(s, h, matcher(key));
         return e != nullptr && t->remove(s, e, grave);
     }
 
-    /// Calls f(entry, value) under lock_all for each entry whose value could be locked. `f`
-    /// moves the value out only once nothing more can throw: if it throws, the value goes to
-    /// `spare`, declared before the lock, so that it is dropped after the lock is released.
-    template <class F> void snapshot(F&& f) const {
-        mapped_type spare;
-        const table* t = table_.get();
-        if (t == nullptr) {
-            return;
-        }
-        typename table::lock_all lock(*t);
-        for (const shard& s : *t) {
-            table::for_each(s, [&](const entry& e) {
-                mapped_type v = lock_value(e);
-                if (!v) {
-                    return;
-                }
-                WEAKREF_TRY { f(e, v); }
-                WEAKREF_CATCH_ALL {
-                    spare = std::move(v);
-                    WEAKREF_RETHROW;
-                }
-            });
-        }
+    /// Erases `key`'s entry if it still refers to `value` (erase_if's second step).
+    bool erase_if_same(const K& key, const V* value) {
+        table* t = table_.get();
+        const std::size_t h = hash_of(key);
+        shard& s = t->shard_for(h);
+        graveyard grave(*t, removal_cause::erased);
+        guard lock(s.mutex);
+        entry* e = table::find(s, h, matcher(key));
+        return e != nullptr && e->value() == value && t->remove(s, e, grave);
     }
 
-    /// One get_or_insert in flight for one key.
-    struct creation : creation_link {
-        // Q is the lookup type (std::string_view for std::string keys, say): the key is built
-        // from it here only, once a creation is really needed.
-        template <class Q>
-        creation(std::size_t h, const Q& k) // NOLINT(modernize-pass-by-value)
-            : key(k), owner(Policy::this_thread()) {
-            this->hash_ = h;
+    template <class Q> mapped_type take_impl(const Q& key) {
+        table* t = table_.get();
+        if (t == nullptr) {
+            return mapped_type();
         }
+        const std::size_t h = hash_of(key);
+        shard& s = t->shard_for(h);
+        mapped_type out; // declared before the lock: a ref dropped after it
+        graveyard grave(*t, removal_cause::erased);
+        guard lock(s.mutex);
+        entry* e = table::find(s, h, matcher(key));
+        if (e != nullptr) {
+            out = table::template lock_referent<V>(*e);
+            if (!t->remove(s, e, grave)) {
+                out = mapped_type(); // dying: not ours to hand out (not the last ref: safe)
+            }
+        }
+        return out;
+    }
+
+    /// The creation of one key: the key, built from the lookup type only when a creation is
+    /// needed (std::string from std::string_view, say).
+    struct value_creation : flight::node {
+        template <class Q> explicit value_creation(const Q& k) : key(k) {}
         K key;
-        typename Policy::thread_id owner;
-        unsigned users = 1; // the creator and its waiters; the last one frees it
-        bool done = false;  // set with `result` (empty if the creation failed)
-        mapped_type result;
     };
 
     template <class Q, class F> mapped_type get_or_insert_impl(const Q& key, F& make) {
         const std::size_t h = hash_of(key);
         table& t = table_.ensure();
-        shard& s = t.shard_for(h);
-        std::unique_ptr<creation> mine; // freed, if unused, after every lock below
-        for (;;) {
-            std::unique_lock<typename table_locks<Policy>::mutex> lock(s.mutex);
-            if (const entry* e = table::find(s, h, matcher(key))) {
-                if (mapped_type v = lock_value(*e)) {
+        {
+            // A present key: a lookup, as get().
+            typename table::read_guard reading(t);
+            if (const entry* e = table::find(t.shard_for(h), h, matcher(key))) {
+                if (mapped_type v = table::template lock_referent<V>(*e)) {
                     return v;
                 }
             }
-            if (creation* other = find_creation(s, h, key)) {
-                if (other->owner == Policy::this_thread()) {
-                    WEAKREF_THROW(std::logic_error(
-                        "weakref: get_or_insert re-entered for the key it is creating"));
-                }
-                if (mapped_type shared = wait_for(s, lock, other)) {
-                    return shared;
-                }
-                continue; // the creation failed or made nothing: try ourselves
-            }
-            if (!mine) {
-                lock.unlock();
-                mine = std::make_unique<creation>(h, key); // copies the key: may throw
-                continue; // look again: someone may have inserted or started meanwhile
-            }
-            mine->next_ = s.creating;
-            s.creating = mine.get();
-            break;
         }
-        return create(t, s, *mine.release(), make);
-    }
-
-    template <class F> mapped_type create(table& t, shard& s, creation& c, F& make) {
-        mapped_type made;
-        WEAKREF_TRY { made = make(); }
-        WEAKREF_CATCH_ALL {
-            finish(s, c, mapped_type());
-            WEAKREF_RETHROW;
-        }
-        mapped_type winner;
-        {
-            graveyard grave;
-            std::unique_lock<typename table_locks<Policy>::mutex> lock(s.mutex);
-            if (made) {
-                // The look-up (key-equal), the growth and the key copy may throw: then the
-                // creation is withdrawn, its waiters woken, and the map left as it was.
-                WEAKREF_TRY {
-                    entry* old = table::find(s, h_of(c), matcher(c.key));
-                    mapped_type existing = old != nullptr ? lock_value(*old) : mapped_type();
-                    if (existing) {
-                        // Inserted by insert() while make() ran: the first value wins, as with
-                        // Python's setdefault. Ours is dropped below, outside the lock.
-                        winner = std::move(existing);
-                    } else {
-                        table::reserve_one(s);
-                        auto* fresh = new entry(&t, const_cast<V*>(made.get()), h_of(c), c.key);
-                        if (old != nullptr) {
-                            t.remove(s, old, grave);
-                        }
-                        table::link(s, fresh);
-                        winner = made;
+        shard& s = t.shard_for(h);
+        return flight::get_or_create(
+            s, h,
+            [&]() -> std::optional<mapped_type> {
+                if (const entry* e = table::find(s, h, matcher(key))) {
+                    if (mapped_type v = table::template lock_referent<V>(*e)) {
+                        return v;
                     }
                 }
-                WEAKREF_CATCH_ALL {
-                    lock.unlock();
-                    finish(s, c, mapped_type());
-                    WEAKREF_RETHROW;
+                return std::nullopt;
+            },
+            [&](const typename flight::node& c) {
+                return equal_(static_cast<const value_creation&>(c).key, key);
+            },
+            [&]() -> std::unique_ptr<typename flight::node> {
+                return std::make_unique<value_creation>(key);
+            },
+            [&](typename flight::node& c) { return create(t, s, h, c, make); });
+    }
+
+    template <class F>
+    mapped_type create(table& t, shard& s, std::size_t h, typename flight::node& c, F& make) {
+        mapped_type made = make();
+        mapped_type winner;
+        {
+            graveyard grave(t, removal_cause::erased);
+            typename flight::lock_type lock(s.mutex);
+            if (made) {
+                // The look-up (key-equal), the growth and the key copy may throw: then the
+                // creation is withdrawn by single_flight, its waiters woken, and the map left
+                // as it was.
+                const K& key = static_cast<value_creation&>(c).key;
+                entry* old = table::find(s, h, matcher(key));
+                mapped_type existing =
+                    old != nullptr ? table::template lock_referent<V>(*old) : mapped_type();
+                if (existing) {
+                    // Inserted by insert() while make() ran: the first value wins, as with
+                    // Python's setdefault. Ours is dropped by the caller, outside the lock.
+                    winner = std::move(existing);
+                } else {
+                    table::reserve_one(s, grave);
+                    auto* fresh = new entry(&t, const_cast<V*>(made.get()), h, key);
+                    if (old != nullptr) {
+                        t.remove(s, old, grave);
+                    }
+                    table::link(s, fresh);
+                    winner = made;
                 }
+                c.result = winner;
             }
-            publish(s, c, winner);
-            if (--c.users == 0) {
-                lock.unlock();
-                delete &c;
-            }
+            flight::publish(s, c);
+            flight::leave(lock, c);
         }
         return made ? winner : mapped_type();
     }
 
-    static std::size_t h_of(const creation& c) noexcept { return c.hash_; }
-
-    template <class Q> creation* find_creation(const shard& s, std::size_t h, const Q& key) const {
-        for (creation_link* c = s.creating; c != nullptr; c = c->next_) {
-            if (c->hash_ == h && equal_(static_cast<creation*>(c)->key, key)) {
-                return static_cast<creation*>(c);
-            }
+    void copy_from(const basic_weak_value_map& other) {
+        for (auto& item : other.items()) {
+            insert(std::move(item.first), std::move(item.second));
         }
-        return nullptr;
-    }
-
-    /// Under the lock: takes `c` off the shard's list, stores its result, wakes the waiters.
-    static void publish(shard& s, creation& c, const mapped_type& result) noexcept {
-        for (creation_link** at = &s.creating; *at != nullptr; at = &(*at)->next_) {
-            if (*at == &c) {
-                *at = c.next_;
-                break;
-            }
+        if (listener_base<Policy>* l = table::clone_listener(other.table_.get())) {
+            table_.ensure().set_listener(l);
         }
-        c.result = result;
-        c.done = true;
-        s.creation_done.notify_all();
-    }
-
-    /// A failed creation: publish an empty result, without the lock on entry.
-    static void finish(shard& s, creation& c, const mapped_type& result) noexcept {
-        bool last = false;
-        {
-            std::lock_guard<typename table_locks<Policy>::mutex> lock(s.mutex);
-            publish(s, c, result);
-            last = --c.users == 0;
-        }
-        if (last) {
-            delete &c;
-        }
-    }
-
-    /// Waits, under `lock`, for `c` to finish; returns its result (empty if it failed).
-    static mapped_type
-    wait_for(shard& s, std::unique_lock<typename table_locks<Policy>::mutex>& lock, creation* c) {
-        ++c->users;
-        while (!c->done) {
-            WEAKREF_ASSERT(Policy::thread_safe, "a single-threaded map waited for a creation");
-            s.creation_done.wait(lock);
-        }
-        mapped_type result = c->result;
-        if (--c->users == 0) {
-            lock.unlock();
-            delete c; // drops its ref outside the lock
-            lock.lock();
-        }
-        return result;
     }
 
     Hash hash_;

@@ -1,4 +1,4 @@
-// expect: weakref:: and weakref::local:: handles do not mix
+// expect: weakref:: and weakref::local:: do not mix
 // SPDX-License-Identifier: MIT
 // Misuse: a thread-safe ref made from a local one (the flavours are different types).
 #include <weakref/weakref.hpp>

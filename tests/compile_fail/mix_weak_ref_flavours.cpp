@@ -1,4 +1,4 @@
-// expect: weakref:: and weakref::local:: handles do not mix
+// expect: weakref:: and weakref::local:: do not mix
 // SPDX-License-Identifier: MIT
 // Misuse: a local weak_ref observing a thread-safe ref.
 #include <weakref/weakref.hpp>

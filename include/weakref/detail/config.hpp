@@ -70,6 +70,16 @@
 #define WEAKREF_ALWAYS_INLINE inline
 #endif
 
+/// Default visibility for the little state that should be one per process (the epoch
+/// domain, the thread-local teardown queue): shared libraries built with -fvisibility=hidden
+/// then share it. Correctness never depends on it (tables remember their own domain); it
+/// only makes the sharing the common case.
+#if defined(__GNUC__) || defined(__clang__)
+#define WEAKREF_EXPORT __attribute__((visibility("default")))
+#else
+#define WEAKREF_EXPORT
+#endif
+
 /// A branch the fast path does not take.
 #if defined(__GNUC__) || defined(__clang__)
 #define WEAKREF_UNLIKELY(cond) __builtin_expect(static_cast<bool>(cond), 0)

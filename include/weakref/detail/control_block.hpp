@@ -6,6 +6,7 @@
 #include "counts.hpp"
 #include "death_hooks.hpp"
 #include "policy.hpp"
+#include "reclamation.hpp"
 #include "teardown.hpp"
 
 #include <cstddef>
@@ -113,8 +114,14 @@ public:
     }
     /// The weak observers: weak handles, proxies, weak_fns and container entries; not the
     /// finalizers' pins. O(1), or O(hooks) while finalizers are armed (they are counted under
-    /// the hook lock).
+    /// the hook lock). In weakref::, first waits until lookups running on other threads have
+    /// ended, if container entries were removed since (see epoch_domain::flush).
     [[nodiscard]] long weak_count() const noexcept {
+        if constexpr (Policy::thread_safe) {
+            // A container entry removed a moment ago holds its weak unit until no lock-free
+            // lookup can hold it any more: wait for that, so that it is not counted.
+            epoch_domain::instance().flush();
+        }
         const std::uint64_t v = counts_.snapshot();
         const auto strong = Policy::counts::strong_of(v);
         const auto weak = static_cast<long>(Policy::counts::weak_of(v));

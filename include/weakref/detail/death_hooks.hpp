@@ -58,6 +58,8 @@ template <class Policy> struct death_hook {
     // While linked: `first`, or the address of the previous hook's next_, so that unlinking is
     // O(1) without a walk. Otherwise idle or running.
     std::uintptr_t link_ = idle;
+    // Who is told of the death. A container's `remove` may re-point it (at a sink that
+    // outlives the container) for pass 2.
     hook_sink<Policy>* sink_;
 };
 

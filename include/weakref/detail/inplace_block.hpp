@@ -59,7 +59,7 @@ private:
     // Set by make_object around the constructor, restored after (constructors nest). Exported
     // (default visibility): a library built with -fvisibility=hidden whose constructor reads
     // its own copy finds nothing here, and make_object fills in the block after construction.
-    WEAKREF_TLS_DEFAULT_VISIBILITY static inline thread_local under_construction<Policy>
+    WEAKREF_EXPORT static inline thread_local under_construction<Policy>
         constructing_{nullptr, nullptr};
 
     control_block<Policy>* self_block_;
@@ -196,6 +196,7 @@ T* make_object(const Alloc& alloc, Args&&... args) {
     // it), so that weak_from_this() there is a non-empty, expired weak_ref.
     under_construction<Policy> saved{nullptr, nullptr};
     auto announce = [&saved](control_block<Policy>* b, const void* where) noexcept {
+        static_cast<void>(saved);
         if constexpr (self_aware) {
             if (b != nullptr) {
                 saved = base::constructing_;

@@ -15,12 +15,6 @@
 #endif
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
-#define WEAKREF_TLS_DEFAULT_VISIBILITY __attribute__((visibility("default")))
-#else
-#define WEAKREF_TLS_DEFAULT_VISIBILITY
-#endif
-
 namespace weakref::detail {
 
 /// Dropping the head of a chain in which each object holds the only ref to the next destroys
@@ -196,9 +190,9 @@ private:
     // Trivially constructible thread_locals: no guard on the path every death takes. Exported
     // (default visibility), so that shared libraries built with -fvisibility=hidden share one
     // queue per thread; a library that still gets its own copy drains it in its own deaths.
-    WEAKREF_TLS_DEFAULT_VISIBILITY static inline thread_local std::uintptr_t low_water_ = initial;
-    WEAKREF_TLS_DEFAULT_VISIBILITY static inline thread_local queue* queue_ = nullptr;
-    WEAKREF_TLS_DEFAULT_VISIBILITY static inline thread_local bool draining_ = false;
+    WEAKREF_EXPORT static inline thread_local std::uintptr_t low_water_ = initial;
+    WEAKREF_EXPORT static inline thread_local queue* queue_ = nullptr;
+    WEAKREF_EXPORT static inline thread_local bool draining_ = false;
 };
 
 } // namespace weakref::detail

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// weak_table: the one hash table that weak_value_map, weak_key_map and weak_set are built on.
+// weak_table: the one hash table that every weak container is built on.
 #pragma once
 
 #include "../ref.hpp"
@@ -7,9 +7,9 @@
 #include "control_block.hpp"
 #include "death_hooks.hpp"
 #include "policy.hpp"
+#include "reclamation.hpp"
 #include "teardown.hpp"
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -17,6 +17,32 @@
 #include <mutex>
 #include <new>
 #include <utility>
+
+namespace weakref {
+
+/// Why an entry left a container, as its removal listener (on_remove) is told.
+enum class removal_cause {
+    died,     ///< its referent died (weak_value_map: the value; the others: the key object)
+    erased,   ///< erase, erase_if, take, weak_set::pop, a compound set operator
+    replaced, ///< insert_or_assign over a live value
+    cleared,  ///< clear(), or an assignment over the container
+};
+
+/// Frees now the memory (and, for weak_value_map, the keys) of entries that thread-safe
+/// containers removed but still keep because a lookup running on another thread could be
+/// reading them; waits for such lookups to finish. Never needed for correctness: that memory
+/// is freed anyway, a few removals later on the thread that removed it. For tests that count
+/// memory, and programs that want it back at a point of their choosing. O(threads + entries
+/// waiting).
+inline void flush_retired() noexcept { detail::epoch_domain::instance().flush(); }
+
+namespace local {
+using weakref::removal_cause;
+/// Nothing to do: the local flavour frees removed entries at once.
+inline void flush_retired() noexcept {}
+} // namespace local
+
+} // namespace weakref
 
 namespace weakref::detail {
 
@@ -27,133 +53,290 @@ struct null_mutex {
     void unlock() noexcept {}
 };
 
-/// A condition that is never waited on: with one thread, nobody else could signal it.
-struct null_condition {
-    template <class Lock> void wait(Lock& /*unused*/) noexcept {}
-    void notify_all() noexcept {}
-};
-
-/// The locks of a table, by flavour: shard mutexes and the condition get_or_insert waiters
-/// sleep on (the only place weakref blocks a thread), and how many shards.
+/// The locks of a table, by flavour: shard mutexes for writers (readers take none in either
+/// flavour), a small lock for the removal listener, and how many shards.
 template <class Policy> struct table_locks {
     using mutex = std::mutex;
-    using condition = std::condition_variable;
-    /// Containers split their entries over 2^shard_bits independently locked shards, so that
-    /// threads working on different keys rarely meet on one mutex.
+    using small = tiny_lock;
+    /// Writers split over 2^shard_bits independently locked shards, so that writers on
+    /// different keys rarely meet.
     static constexpr unsigned shard_bits = 4;
 };
 template <> struct table_locks<local_policy> {
     using mutex = null_mutex;
-    using condition = null_condition;
+    using small = null_mutex;
     static constexpr unsigned shard_bits = 0;
 };
 
+/// When memory that readers may still hold is freed, by flavour: after a grace period of the
+/// table's epoch domain (weakref::), or at once (weakref::local::, where nothing reads
+/// concurrently).
+template <class Policy> struct table_reclamation {
+    using domain = epoch_domain;
+    using guard = epoch_domain::guard;
+    static domain* current() noexcept { return &epoch_domain::instance(); }
+    static void retire(domain* d, void* p, void (*free)(void*) noexcept) noexcept {
+        d->retire(p, free);
+    }
+};
+template <> struct table_reclamation<local_policy> {
+    struct domain {};
+    struct guard {
+        explicit guard(domain& /*unused*/) noexcept {}
+    };
+    static domain* current() noexcept {
+        static domain none;
+        return &none;
+    }
+    static void retire(domain* /*unused*/, void* p, void (*free)(void*) noexcept) noexcept {
+        free(p);
+    }
+};
+
 /// What every entry of a weak table holds: the death hook that removes it, its place in its
-/// bucket's chain, its hash, and its referent, on whose control block it holds one weak count
+/// bucket's chain, its hash, and its referent, on whose control block it holds one weak unit
 /// (so the block, and the hook list the entry sits in, outlive the entry).
 ///
 /// The entry is the hook (a base, not a member), so the table gets from one to the other with
 /// a static_cast. 24 + 8 + 8 + 8 bytes before the container's own fields.
+///
+/// In weakref:: lookups read entries without a lock: `chain_` and `object_` are atomics
+/// published with release; `hash_` and the container's key never change. An entry leaves its
+/// chain under the shard lock and is freed after a grace period (table_reclamation), so a
+/// lookup that still stands on it reads valid memory.
 template <class Policy> struct table_entry : death_hook<Policy> {
     table_entry(hook_sink<Policy>* sink, void* object, std::size_t hash) noexcept
         : death_hook<Policy>(sink), hash_(hash), object_(object) {
-        // relaxed: the caller holds a strong ref to the referent (see control_block).
-        block()->add_weak();
+        // The caller holds a strong ref to the referent: add_weak is safe (see control_block).
+        control_block<Policy>::of(object)->add_weak();
     }
     table_entry(const table_entry&) = delete;
     table_entry& operator=(const table_entry&) = delete;
     ~table_entry() { block()->release_weak(); }
 
+    /// The referent. acquire: pairs with retarget's release, so a lookup that sees the new
+    /// referent sees its block's counts as they were when it was linked.
+    [[nodiscard]] void* object() const noexcept { return object_.load(std::memory_order_acquire); }
     [[nodiscard]] control_block<Policy>* block() const noexcept {
-        return control_block<Policy>::of(object_);
+        return control_block<Policy>::of(object());
+    }
+    [[nodiscard]] table_entry* next_in_chain() const noexcept {
+        // acquire: pairs with the release that linked the next entry, whose fields are then
+        // initialised.
+        return chain_.load(std::memory_order_acquire);
     }
 
-    // The next entry of the bucket; orphan_mark once the entry left the table while its death
-    // was already running on another thread (see weak_table::retire). Guarded by the shard lock.
-    table_entry* next_ = nullptr;
+    typename Policy::template cell<table_entry*> chain_{nullptr}; // next in the bucket
     const std::size_t hash_;
-    // The referent. Changed only by weak_table::retarget, under the shard lock, while the
-    // entry is on no hook list.
-    void* object_;
+    typename Policy::template cell<void*> object_;
 };
 
-/// A pending get_or_insert creation, registered in its shard while the factory runs outside
-/// every lock. The container that uses it derives from it.
-struct creation_link {
-    creation_link* next_ = nullptr;
-    std::size_t hash_ = 0;
+/// One shard's array of bucket heads, replaced (and the old one retired) when it grows.
+template <class Policy> struct alignas(alignof(void*)) bucket_array {
+    using slot = typename Policy::template cell<table_entry<Policy>*>;
+    std::size_t bits;
+
+    [[nodiscard]] std::size_t count() const noexcept { return std::size_t{1} << bits; }
+    slot* slots() noexcept { return std::launder(reinterpret_cast<slot*>(this + 1)); }
+    const slot* slots() const noexcept {
+        return std::launder(reinterpret_cast<const slot*>(this + 1));
+    }
+
+    /// 2^bits empty buckets; throws std::bad_alloc.
+    static bucket_array* make(unsigned bits) {
+        static_assert(alignof(slot) <= alignof(bucket_array));
+        const std::size_t n = std::size_t{1} << bits;
+        void* mem = ::operator new(sizeof(bucket_array) + n * sizeof(slot));
+        auto* a = ::new (mem) bucket_array{static_cast<std::size_t>(bits)};
+        auto* s = reinterpret_cast<slot*>(a + 1);
+        for (std::size_t i = 0; i < n; ++i) {
+            ::new (static_cast<void*>(s + i)) slot(nullptr);
+        }
+        return a;
+    }
+    static void free(void* p) noexcept { ::operator delete(p); }
+};
+
+/// A container's removal listener, shared by count: a removal on one thread may be calling it
+/// while on_remove() replaces it on another. `Entry::notify` knows its signature.
+template <class Policy> struct listener_base {
+    typename Policy::template cell<std::size_t> refs{1};
+    void (*destroy)(listener_base*) noexcept;
+    listener_base* (*clone)(const listener_base*); // for a copy of the container; may throw
+
+    void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept {
+        // acq_rel: the last user destroys the callable after every other's last call.
+        if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            destroy(this);
+        }
+    }
+};
+
+/// A removal listener that takes `Args...` (each container's signature), type-erased.
+template <class Policy, class... Args> struct removal_listener : listener_base<Policy> {
+    void (*call)(removal_listener*, Args...) noexcept;
+
+    /// Copies `fn` into a new listener (one reference held by the caller).
+    template <class F> static removal_listener* make(F fn) {
+        struct of : removal_listener {
+            explicit of(F&& f) : fn_(std::move(f)) {
+                this->destroy = [](listener_base<Policy>* l) noexcept {
+                    delete static_cast<of*>(l);
+                };
+                this->clone = [](const listener_base<Policy>* l) -> listener_base<Policy>* {
+                    F copy(static_cast<const of*>(l)->fn_);
+                    return new of(std::move(copy));
+                };
+                this->call = [](removal_listener* l, Args... args) noexcept {
+                    // noexcept: a listener that throws ends the program, as a callback does.
+                    static_cast<of*>(l)->fn_(std::forward<Args>(args)...);
+                };
+            }
+            F fn_;
+        };
+        return new of(std::move(fn));
+    }
 };
 
 /// The table behind one container: entries in 2^table_locks::shard_bits shards, each a
-/// separately locked chained hash table. Heap-allocated and shared with the deaths in flight:
-/// the container holds one unit of `holders_`, and each entry handed to a death that is already
-/// running on another thread holds one more, so the table outlives every callback that will
-/// still reach it, even when the container is gone.
+/// chained hash table with its own writer lock. Heap-allocated and shared with the deaths in
+/// flight: the container holds one unit of `holders_`; so does each death that still needs
+/// the table after its entry left (see remove_of), and each member that runs user code while
+/// it still walks the table (clear, erase_if), so the table outlives all of them even when the
+/// container is gone.
+///
+/// Readers (weakref::): a lookup takes no lock and writes nothing shared. It walks a chain
+/// under an epoch guard; entries and bucket arrays taken out of the table are freed only after
+/// a grace period. Insertions link at a chain's head and removals leave the removed entry's
+/// link intact, so a lookup never misses an entry that stayed in the table, except while a
+/// shard's buckets grow: `resizing` is odd then, and a lookup that found nothing retries if it
+/// changed. A lookup that finds an entry locks its referent in one step (try_add_strong), so
+/// what it returns lives.
 ///
 /// Locks: a shard lock may be held while a hook lock (a leaf) is taken, never the reverse; two
-/// shard locks are taken only by lock_all, in index order. No destructor, callback or
-/// deallocation runs under a shard lock: what leaves the table goes to a `graveyard` declared
-/// before the lock, which frees it after the lock is released.
+/// shard locks are taken only by lock_all, in index order. No destructor, callback or listener
+/// runs under a shard lock: what leaves the table goes to a `graveyard` declared before the
+/// lock, which tells the listener, destroys and retires it after the lock is released.
 template <class Entry, class Policy> class weak_table : public hook_sink<Policy> {
 public:
     using entry_base = table_entry<Policy>;
     using mutex_type = typename table_locks<Policy>::mutex;
-    using lock_type = std::unique_lock<mutex_type>;
+    using buckets = bucket_array<Policy>;
+    using reclamation = table_reclamation<Policy>;
+    using domain = typename reclamation::domain;
+    using listener = listener_base<Policy>;
 
     static constexpr unsigned shard_bits = table_locks<Policy>::shard_bits;
     static constexpr std::size_t shard_count = std::size_t{1} << shard_bits;
 
-    struct alignas(64) shard {
-        mutable mutex_type mutex;
-        typename table_locks<Policy>::condition creation_done; // get_or_insert waiters sleep here
-        entry_base** buckets = nullptr;                        // 2^bucket_bits chains, or none yet
-        unsigned bucket_bits = 0;
+    struct shard {
+        using mutex_type = typename table_locks<Policy>::mutex;
+        // Read by lookups: the buckets and the resize count (odd while one runs). Written only
+        // when the shard grows.
+        alignas(64) typename Policy::template cell<buckets*> heads{nullptr};
+        typename Policy::template cell<unsigned> resizing{0};
+        // Writers only, on a line of their own, so that a writer's lock does not take the
+        // readers' line away from them.
+        alignas(64) mutable mutex_type mutex;
         typename Policy::template cell<std::size_t> size{0}; // written under `mutex`
-        creation_link* creating = nullptr;                   // get_or_insert in flight
-        std::size_t changes = 0; // entries linked or unlinked: begin()/end() checks
+        std::size_t changes = 0;  // links and unlinks: the local iterators' check
+        void* creating = nullptr; // get_or_insert in flight (see single_flight.hpp)
+        void* waiters = nullptr;  // their condition, made on first wait
+        void (*drop_waiters)(void*) noexcept = nullptr;
+        // Set under `mutex` when an entry leaves (it will be retired): the table's release
+        // then waits for the grace period, so that a destroyed container has let go of all
+        // its memory (and its referents' weak units).
+        typename Policy::template cell<bool> retired{false};
     };
 
-    /// Entries taken out of the table under a lock, and the weak count of a referent an entry
-    /// let go of (retarget), released when it goes out of scope: declare it before the lock,
-    /// so that it is destroyed after the lock is released.
+    /// The read side of a lookup: in weakref::, an epoch guard on the table's domain.
+    class read_guard {
+    public:
+        explicit read_guard(const weak_table& t) noexcept : guard_(*t.domain_) {}
+
+    private:
+        typename reclamation::guard guard_;
+    };
+
+    /// Entries taken out of the table under a lock (and a bucket array or weak unit let go of)
+    /// are handed to a graveyard declared before the lock. When it goes out of scope, after the
+    /// lock, it tells the removal listener (`cause`), destroys what the entries held and
+    /// retires their memory. It touches the table only to read the listener and the domain at
+    /// its construction, so a destructor it runs may destroy the container.
     class graveyard {
     public:
-        graveyard() = default;
+        graveyard(weak_table& t, removal_cause cause) noexcept
+            : domain_(t.domain_), listener_(t.acquire_listener()), cause_(cause) {}
         graveyard(const graveyard&) = delete;
         graveyard& operator=(const graveyard&) = delete;
         ~graveyard() {
             while (first_ != nullptr) {
-                entry_base* e = std::exchange(first_, first_->next_);
-                // Runs the referent's release_weak and, for weak_key_map, the value's
-                // destructor; either may re-enter the table.
-                delete static_cast<Entry*>(e);
+                Entry* e = std::exchange(first_, next_of(first_));
+                if (listener_ != nullptr) {
+                    Entry::notify(listener_, *e, cause_);
+                }
+                Entry::drop_payload(*e); // a weak_key_map's value: destroyed now
+                reclamation::retire(domain_, e, &Entry::free);
             }
-            if (weak_unit_ != nullptr) {
-                weak_unit_->release_weak(); // may free the block, through the user's allocator
+            if (units_ != nullptr) {
+                reclamation::retire(domain_, units_, &release_unit);
+            }
+            if (array_ != nullptr) {
+                reclamation::retire(domain_, array_, &buckets::free);
+            }
+            if (listener_ != nullptr) {
+                listener_->release();
             }
         }
-        void bury(entry_base* e) noexcept {
-            e->next_ = first_;
+        void bury(Entry* e) noexcept {
+            // The hook is detached: its next_ word is free to chain the dead.
+            e->next_ = reinterpret_cast<std::uintptr_t>(first_);
             first_ = e;
         }
-        void release_weak_later(control_block<Policy>* block) noexcept {
-            WEAKREF_ASSERT(weak_unit_ == nullptr, "one deferred weak release per graveyard");
-            weak_unit_ = block;
+        /// The weak unit an entry held on a referent it let go of (retarget): readers may
+        /// still be looking at that block, so it is released after a grace period.
+        void release_unit_later(control_block<Policy>* block) noexcept {
+            WEAKREF_ASSERT(units_ == nullptr, "one deferred weak release per graveyard");
+            units_ = block;
         }
+        void retire_array(buckets* a) noexcept {
+            WEAKREF_ASSERT(array_ == nullptr, "one retired bucket array per graveyard");
+            array_ = a;
+        }
+        /// The listener (with one reference held), for a `replaced` notice the caller gives
+        /// itself after the lock.
+        [[nodiscard]] listener* listening() const noexcept { return listener_; }
 
     private:
-        entry_base* first_ = nullptr;
-        control_block<Policy>* weak_unit_ = nullptr;
+        static Entry* next_of(Entry* e) noexcept { return reinterpret_cast<Entry*>(e->next_); }
+        static void release_unit(void* block) noexcept {
+            static_cast<control_block<Policy>*>(block)->release_weak();
+        }
+
+        domain* domain_;
+        listener* listener_;
+        removal_cause cause_;
+        Entry* first_ = nullptr;
+        control_block<Policy>* units_ = nullptr;
+        buckets* array_ = nullptr;
     };
 
-    weak_table() noexcept : hook_sink<Policy>{&remove_of, &finish_of} {}
+    weak_table() noexcept
+        : hook_sink<Policy>{&remove_of, &finish_of}, domain_(reclamation::current()) {}
     weak_table(const weak_table&) = delete;
     weak_table& operator=(const weak_table&) = delete;
     ~weak_table() {
         for (shard& s : shards_) {
             WEAKREF_ASSERT(s.size.load(std::memory_order_relaxed) == 0,
                            "a weak table freed with entries");
-            delete[] s.buckets;
+            buckets::free(s.heads.load(std::memory_order_relaxed));
+            if (s.drop_waiters != nullptr) {
+                s.drop_waiters(s.waiters);
+            }
+        }
+        if (listener* l = listener_.load(std::memory_order_relaxed)) {
+            l->release();
         }
     }
 
@@ -176,64 +359,105 @@ public:
     const shard& shard_for(std::size_t h) const noexcept {
         return const_cast<weak_table*>(this)->shard_for(h);
     }
-    static std::size_t bucket_of(std::size_t h, unsigned bucket_bits) noexcept {
-        return (mix(h) << shard_bits) >> (size_bits - bucket_bits);
+    static std::size_t bucket_of(std::size_t h, std::size_t bits) noexcept {
+        return (mix(h) << shard_bits) >> (size_bits - bits);
     }
 
-    // --- Operations under the shard lock -----------------------------------------------------
+    // --- Lookups: under a read_guard, or under the shard lock ------------------------------
 
-    /// The entry of `s` with hash `h` that `match` accepts, dead or alive; null if none.
+    /// The entry of `s` with hash `h` that `match` accepts, dead or alive; null if none. Runs
+    /// `match` (the container's key equality) with no lock held.
     template <class Match> static Entry* find(const shard& s, std::size_t h, Match&& match) {
-        if (s.buckets == nullptr) {
-            return nullptr;
-        }
-        for (entry_base* e = s.buckets[bucket_of(h, s.bucket_bits)]; e != nullptr; e = e->next_) {
-            if (e->hash_ == h && match(*static_cast<Entry*>(e))) {
-                return static_cast<Entry*>(e);
+        for (unsigned spins = 0;;) {
+            // acquire: a resize that started is seen before any entry it moved.
+            const unsigned seq = s.resizing.load(std::memory_order_acquire);
+            const buckets* a = s.heads.load(std::memory_order_acquire);
+            if (a == nullptr) {
+                return nullptr;
             }
-        }
-        return nullptr;
-    }
-
-    /// Makes room for one more entry in `s`; throws std::bad_alloc and changes nothing if the
-    /// bucket array cannot grow. Load factor at most 1.
-    static void reserve_one(shard& s) {
-        const std::size_t size = s.size.load(std::memory_order_relaxed);
-        if (s.buckets != nullptr && size < (std::size_t{1} << s.bucket_bits)) {
-            return;
-        }
-        const unsigned bits = s.buckets == nullptr ? 3U : s.bucket_bits + 1U;
-        auto* fresh = new entry_base*[std::size_t{1} << bits]();
-        if (s.buckets != nullptr) {
-            for (std::size_t b = 0; b < (std::size_t{1} << s.bucket_bits); ++b) {
-                for (entry_base* e = s.buckets[b]; e != nullptr;) {
-                    entry_base* next = e->next_;
-                    entry_base*& head = fresh[bucket_of(e->hash_, bits)];
-                    e->next_ = head;
-                    head = e;
-                    e = next;
+            // A walk longer than the shard is a walk a resize sent astray: check and retry.
+            const std::size_t bound = s.size.load(std::memory_order_relaxed) + 64;
+            std::size_t steps = 0;
+            for (entry_base* e = a->slots()[bucket_of(h, a->bits)].load(std::memory_order_acquire);
+                 e != nullptr && ++steps <= bound; e = e->next_in_chain()) {
+                if (e->hash_ == h && match(*static_cast<Entry*>(e))) {
+                    return static_cast<Entry*>(e);
                 }
             }
-            delete[] s.buckets;
+            if constexpr (!Policy::thread_safe) {
+                return nullptr;
+            }
+            // A miss is true unless a resize ran meanwhile (the loads above are acquires, so
+            // this one cannot move before them).
+            if ((seq & 1U) == 0 && s.resizing.load(std::memory_order_acquire) == seq) {
+                return nullptr;
+            }
+            Policy::pause(spins);
         }
-        s.buckets = fresh;
-        s.bucket_bits = bits;
+    }
+
+    /// The entry's referent, strongly, if it lives; empty otherwise. One step: no check and
+    /// then act (hazard 2).
+    template <class T> static basic_ref<T, Policy> lock_referent(const entry_base& e) noexcept {
+        void* object = e.object();
+        if (control_block<Policy>::of(object)->try_add_strong()) {
+            return basic_ref<T, Policy>(static_cast<T*>(object), adopt);
+        }
+        return basic_ref<T, Policy>();
+    }
+
+    // --- Writers, under the shard lock -------------------------------------------------------
+
+    /// Makes room for one more entry in `s`; throws std::bad_alloc and changes nothing if the
+    /// buckets cannot grow. A grown shard's old array goes to `grave`. Load factor at most 1.
+    static void reserve_one(shard& s, graveyard& grave) {
+        buckets* old = s.heads.load(std::memory_order_relaxed);
+        const std::size_t size = s.size.load(std::memory_order_relaxed);
+        if (old != nullptr && size < old->count()) {
+            return;
+        }
+        buckets* fresh = buckets::make(old == nullptr ? 3U : static_cast<unsigned>(old->bits + 1));
+        if (old == nullptr) {
+            // release: a lookup that sees the array sees it initialised.
+            s.heads.store(fresh, std::memory_order_release);
+            return;
+        }
+        // Entries move to new chains: lookups may miss meanwhile, and retry on the odd count.
+        const unsigned seq = s.resizing.load(std::memory_order_relaxed);
+        s.resizing.store(seq + 1, std::memory_order_relaxed);
+        for (std::size_t b = 0; b < old->count(); ++b) {
+            for (entry_base* e = old->slots()[b].load(std::memory_order_relaxed); e != nullptr;) {
+                entry_base* next = e->chain_.load(std::memory_order_relaxed);
+                auto& head = fresh->slots()[bucket_of(e->hash_, fresh->bits)];
+                // release: a lookup that follows this link sees the odd count first (and so
+                // retries if it misses).
+                e->chain_.store(head.load(std::memory_order_relaxed), std::memory_order_release);
+                head.store(e, std::memory_order_relaxed);
+                e = next;
+            }
+        }
+        s.heads.store(fresh, std::memory_order_release);
+        s.resizing.store(seq + 2, std::memory_order_release);
+        grave.retire_array(old);
     }
 
     /// Puts a new entry into `s` (after reserve_one) and arms its death hook. The caller holds
     /// a strong ref to the referent.
     static void link(shard& s, entry_base* e) noexcept {
         e->block()->link(e);
-        entry_base*& head = s.buckets[bucket_of(e->hash_, s.bucket_bits)];
-        e->next_ = head;
-        head = e;
+        auto& head =
+            s.heads.load(std::memory_order_relaxed)
+                ->slots()[bucket_of(e->hash_, s.heads.load(std::memory_order_relaxed)->bits)];
+        e->chain_.store(head.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        // release: a lookup that finds the entry sees it initialised.
+        head.store(e, std::memory_order_release);
         s.size.store(s.size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         ++s.changes;
         ++linked_here_;
     }
 
     /// Takes `e` out of `s`'s chains and disarms it: detached, it goes to `grave`; if its death
-    /// is already running on another thread, that thread frees it (see on_death_of), and the
+    /// is already running on another thread, that thread frees it (see remove_of), and the
     /// table keeps one holder unit for it. Returns whether the hook was detached, i.e. whether
     /// the referent was alive (or at least not yet dying) at this instant.
     bool remove(shard& s, entry_base* e, graveyard& grave) noexcept {
@@ -243,33 +467,39 @@ public:
 
     /// Points entry `e` of `s` at `object` (alive: the caller holds a strong ref) in place of
     /// its referent: same key, same place in its chain, no allocation. The entry's hook moves
-    /// from the old referent's list to the new one's, and the old referent's weak count is
-    /// dropped after the lock by `grave`. False, and nothing changed, if the old
-    /// referent's death already took the hook on another thread: then the caller replaces the
-    /// entry, and that death frees the old one.
-    bool retarget(shard& s, entry_base* e, void* object, graveyard& grave) noexcept {
+    /// from the old referent's list to the new one's; the old referent's weak unit is released
+    /// after a grace period, by `grave`. False, and nothing changed, if the old referent's
+    /// death already took the hook on another thread: then the caller replaces the entry, and
+    /// that death frees the old one.
+    static bool retarget(shard& s, entry_base* e, void* object, graveyard& grave) noexcept {
         control_block<Policy>* const old_block = e->block();
         if (old_block->detach(e) != detach_result::detached) {
             return false;
         }
         control_block<Policy>* const fresh = control_block<Policy>::of(object);
         fresh->add_weak();
-        e->object_ = object;
+        // release: a lookup that reads the new referent sees its weak unit taken.
+        e->object_.store(object, std::memory_order_release);
         fresh->link(e);
-        grave.release_weak_later(old_block);
+        grave.release_unit_later(old_block);
         ++s.changes;
         return true;
     }
 
     /// remove() for every entry of `s`.
     void remove_all(shard& s, graveyard& grave) noexcept {
-        if (s.buckets == nullptr) {
+        buckets* a = s.heads.load(std::memory_order_relaxed);
+        if (a == nullptr) {
             return;
         }
-        for (std::size_t b = 0; b < (std::size_t{1} << s.bucket_bits); ++b) {
-            for (entry_base* e = std::exchange(s.buckets[b], nullptr); e != nullptr;) {
-                entry_base* next = e->next_;
-                retire(e, grave);
+        for (std::size_t b = 0; b < a->count(); ++b) {
+            // release: a lookup that reads the empty bucket sees nothing of what was there.
+            entry_base* e = a->slots()[b].exchange(nullptr, std::memory_order_acq_rel);
+            s.retired.store(e != nullptr || s.retired.load(std::memory_order_relaxed),
+                            std::memory_order_relaxed);
+            while (e != nullptr) {
+                entry_base* next = e->chain_.load(std::memory_order_relaxed);
+                retire(e, grave); // e's own link stays intact for a lookup standing on it
                 e = next;
             }
         }
@@ -277,13 +507,15 @@ public:
         ++s.changes;
     }
 
-    /// Calls f(entry) for every entry of `s`, dead or alive.
+    /// Calls f(entry) for every entry of `s`, dead or alive. Under the shard lock.
     template <class F> static void for_each(const shard& s, F&& f) {
-        if (s.buckets == nullptr) {
+        const buckets* a = s.heads.load(std::memory_order_relaxed);
+        if (a == nullptr) {
             return;
         }
-        for (std::size_t b = 0; b < (std::size_t{1} << s.bucket_bits); ++b) {
-            for (entry_base* e = s.buckets[b]; e != nullptr; e = e->next_) {
+        for (std::size_t b = 0; b < a->count(); ++b) {
+            for (entry_base* e = a->slots()[b].load(std::memory_order_relaxed); e != nullptr;
+                 e = e->chain_.load(std::memory_order_relaxed)) {
                 f(*static_cast<Entry*>(e));
             }
         }
@@ -325,16 +557,33 @@ public:
         return n;
     }
 
-    /// Empties the table, shard by shard, freeing each shard's entries after its lock.
-    /// Repeats the pass while the destructors it ran put entries back (a weak_key_map value
-    /// may), but not for entries other threads insert meanwhile: those may stay, and clear()
-    /// cannot be kept from returning by a busy inserter.
-    void clear() noexcept {
+    /// Holds the table for a member that runs user code while it still walks the table
+    /// (clear, erase_if): a destructor it runs may destroy the container, and the table with
+    /// it would be freed under the member's feet.
+    class pin {
+    public:
+        explicit pin(weak_table& t) noexcept : table_(t) {
+            t.holders_.fetch_add(1, std::memory_order_relaxed);
+        }
+        pin(const pin&) = delete;
+        pin& operator=(const pin&) = delete;
+        ~pin() { table_.release_holder(); }
+
+    private:
+        weak_table& table_;
+    };
+
+    /// Empties the table, shard by shard; each shard's entries go after its lock. Repeats the
+    /// pass while the destructors it ran put entries back (a weak_key_map value may), but not
+    /// for entries other threads insert meanwhile: those may stay, and clear() cannot be kept
+    /// from returning by a busy inserter.
+    void clear(removal_cause cause) noexcept {
+        pin held(*this);
         std::size_t before = 0;
         do {
             before = linked_here_;
             for (shard& s : shards_) {
-                graveyard grave;
+                graveyard grave(*this, cause);
                 std::lock_guard<mutex_type> lock(s.mutex);
                 remove_all(s, grave);
             }
@@ -343,11 +592,86 @@ public:
 
     /// The container lets go of the table: empties it, and frees it unless deaths in flight
     /// still hold it (the last of them frees it then). No other thread uses the container now.
+    /// Destroying a container tells no listener: the listener goes first.
     void release() noexcept {
+        set_listener(nullptr);
         do {
-            clear();
+            clear(removal_cause::cleared);
         } while (size() != 0);
+        if constexpr (Policy::thread_safe) {
+            bool retired = false;
+            for (shard& s : shards_) {
+                retired = retired || s.retired.load(std::memory_order_relaxed);
+            }
+            if (retired) {
+                // What this container removed is freed before its destructor returns (unless
+                // called inside a lookup): an allocator's state, a key's destructor, a
+                // referent's memory need not outlive the container.
+                domain_->flush();
+            }
+        }
         release_holder();
+    }
+
+    /// The one snapshot path: fills `out` under lock_all with at most one element per entry
+    /// (`fill(out, entry)`), having reserved room for every entry first, so that nothing of
+    /// the user's is moved or destroyed under the lock by the vector's growth (hazard 20).
+    /// `out` must be empty and declared before the call (what it holds is destroyed after).
+    template <class Vector, class Fill> void collect(Vector& out, Fill&& fill) const {
+        for (;;) {
+            const std::size_t room = size(); // a hint: the check below is under the locks
+            out.reserve(room + room / 8 + 8);
+            lock_all lock(*this);
+            if (size() > out.capacity()) {
+                continue; // grew meanwhile: reserve more, outside the locks
+            }
+            for (const shard& s : shards_) {
+                for_each(s, [&](const Entry& e) { fill(out, e); });
+            }
+            return;
+        }
+    }
+
+    // --- The removal listener ------------------------------------------------------------------
+
+    /// Installs `l` (taking its reference), or none; the old one is released after the lock.
+    void set_listener(listener* l) noexcept {
+        listener* old = nullptr;
+        {
+            std::lock_guard<typename table_locks<Policy>::small> lock(listener_lock_);
+            old = listener_.exchange(l, std::memory_order_acq_rel);
+        }
+        if (old != nullptr) {
+            old->release();
+        }
+    }
+    /// A copy of `from`'s listener, or null (for a copy of the container); may throw.
+    static listener* clone_listener(const weak_table* from) {
+        listener* l = from != nullptr ? const_cast<weak_table*>(from)->acquire_listener() : nullptr;
+        if (l == nullptr) {
+            return nullptr;
+        }
+        listener* copy = nullptr;
+        WEAKREF_TRY { copy = l->clone(l); }
+        WEAKREF_CATCH_ALL {
+            l->release();
+            WEAKREF_RETHROW;
+        }
+        l->release();
+        return copy;
+    }
+    /// The listener with a reference held for the caller, or null (one load when none).
+    [[nodiscard]] listener* acquire_listener() noexcept {
+        // acquire: pairs with set_listener, so the callable is seen constructed.
+        if (listener_.load(std::memory_order_acquire) == nullptr) {
+            return nullptr;
+        }
+        std::lock_guard<typename table_locks<Policy>::small> lock(listener_lock_);
+        listener* l = listener_.load(std::memory_order_relaxed);
+        if (l != nullptr) {
+            l->add_ref();
+        }
+        return l;
     }
 
 private:
@@ -355,17 +679,24 @@ private:
     // entries its own destructors put back from those other threads insert.
     static inline thread_local std::size_t linked_here_ = 0;
 
-    static entry_base* orphan_mark() noexcept {
-        return reinterpret_cast<entry_base*>(alignof(entry_base));
-    }
+    // What an entry's hook link word holds once the entry left the table while its death was
+    // already running on another thread (see retire): that death frees it. (Not the chain
+    // link: a lookup may still be standing on the entry and walk on from it.) Nothing but the
+    // death reads a running hook's link word, and it reads it under the shard lock.
+    static constexpr std::uintptr_t orphan_link = 3;
 
     static void unchain(shard& s, entry_base* e) noexcept {
-        entry_base** at = &s.buckets[bucket_of(e->hash_, s.bucket_bits)];
-        while (*at != e) {
-            WEAKREF_ASSERT(*at != nullptr, "a weak table entry missing from its chain");
-            at = &(*at)->next_;
+        s.retired.store(true, std::memory_order_relaxed);
+        buckets* a = s.heads.load(std::memory_order_relaxed);
+        auto* at = &a->slots()[bucket_of(e->hash_, a->bits)];
+        while (at->load(std::memory_order_relaxed) != e) {
+            WEAKREF_ASSERT(at->load(std::memory_order_relaxed) != nullptr,
+                           "a weak table entry missing from its chain");
+            at = &at->load(std::memory_order_relaxed)->chain_;
         }
-        *at = e->next_;
+        // release: a lookup that reads the new link sees the rest of the chain. e's own link
+        // stays: a lookup standing on e walks on.
+        at->store(e->chain_.load(std::memory_order_relaxed), std::memory_order_release);
         s.size.store(s.size.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
         ++s.changes;
     }
@@ -373,13 +704,13 @@ private:
     bool retire(entry_base* e, graveyard& grave) noexcept {
         switch (e->block()->detach(e)) {
         case detach_result::detached:
-            grave.bury(e);
+            grave.bury(static_cast<Entry*>(e));
             return true;
         case detach_result::running:
             // The death thread took the hook before we took the entry: it is waiting for this
-            // shard's lock in on_death_of, and will find the mark and free the entry. It needs
+            // shard's lock in remove_of, and will find the mark and free the entry. It needs
             // the table until then.
-            e->next_ = orphan_mark();
+            e->link_ = orphan_link;
             holders_.fetch_add(1, std::memory_order_relaxed);
             return false;
         case detach_result::idle:
@@ -396,38 +727,64 @@ private:
         }
     }
 
-    /// Pass 1 of the death of an entry's referent (see hook_sink): the entry leaves its shard,
-    /// on the thread that released the last strong ref, before any user code of the death.
+    // --- A referent's death (see hook_sink) ----------------------------------------------------
+
+    /// Pass 1, on the thread that released the last strong ref, before any user code of the
+    /// death: the entry leaves its shard. From then on the container no longer knows the entry
+    /// and may be destroyed. So, unless pass 2 must still tell the listener (then the death
+    /// holds the table), the hook is re-pointed at `dead_entry`, a sink that outlives every
+    /// table, with the table's domain in its link word. An orphan (taken out by the container
+    /// while its death was already running, see retire) already holds the table.
     static bool remove_of(hook_sink<Policy>* sink, death_hook<Policy>* hook) noexcept {
         auto* table = static_cast<weak_table*>(sink);
         auto* e = static_cast<entry_base*>(hook);
         shard& s = table->shard_for(e->hash_);
         std::lock_guard<mutex_type> lock(s.mutex);
-        if (e->next_ != orphan_mark()) {
-            unchain(s, e);
-            e->next_ = nullptr;
+        if (e->link_ == orphan_link) {
+            return true;
+        }
+        unchain(s, e);
+        if (table->listener_.load(std::memory_order_acquire) != nullptr) {
+            table->holders_.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            e->link_ = reinterpret_cast<std::uintptr_t>(table->domain_);
+            e->sink_ = &dead_entry;
         }
         return true;
     }
 
-    /// Pass 2: the entry is freed (the key's or value's destructor may use the container; it
-    /// is put off like any destructor where the stack is nearly used up, see teardown), and an
-    /// orphan's unit on the table dropped.
-    static void finish_of(hook_sink<Policy>* /*sink*/, death_hook<Policy>* hook) noexcept {
-        teardown::run<&free_dead_entry>(static_cast<entry_base*>(hook));
+    /// Pass 2: the listener is told (now: callbacks run at the moment of death), then what
+    /// the entry held is destroyed and its memory retired; that destruction is put off like
+    /// any destructor where the stack is nearly used up (see teardown).
+    static void finish_of(hook_sink<Policy>* sink, death_hook<Policy>* hook) noexcept {
+        auto* e = static_cast<Entry*>(static_cast<entry_base*>(hook));
+        if (sink != &dead_entry) {
+            auto* table = static_cast<weak_table*>(sink);
+            if (listener* l = table->acquire_listener()) {
+                Entry::notify(l, *e, removal_cause::died);
+                l->release();
+            }
+            e->link_ = reinterpret_cast<std::uintptr_t>(table->domain_);
+            table->release_holder(); // may free the table: not used after this
+        }
+        teardown::run<&free_dead_entry>(e);
     }
     static void free_dead_entry(void* p) noexcept {
-        auto* e = static_cast<entry_base*>(p);
-        auto* table = static_cast<weak_table*>(e->sink());
-        const bool orphan = e->next_ == orphan_mark();
-        delete static_cast<Entry*>(e);
-        if (orphan) {
-            table->release_holder();
-        }
+        auto* e = static_cast<Entry*>(p);
+        auto* d = reinterpret_cast<domain*>(e->link_);
+        Entry::drop_payload(*e);
+        reclamation::retire(d, e, &Entry::free);
     }
+    static bool never_removes(hook_sink<Policy>* /*sink*/, death_hook<Policy>* /*hook*/) noexcept {
+        return true;
+    }
+    static inline hook_sink<Policy> dead_entry{&never_removes, &finish_of};
 
     shard shards_[shard_count];
-    // The container's unit, plus one per orphaned entry whose death is still running.
+    domain* const domain_; // the one every lookup and retirement of this table uses
+    alignas(64) typename Policy::template cell<listener*> listener_{nullptr};
+    typename table_locks<Policy>::small listener_lock_;
+    // The container's unit, plus one per orphaned entry or death that still needs the table.
     typename Policy::template cell<std::size_t> holders_{1};
 };
 
@@ -443,7 +800,7 @@ public:
     explicit table_cursor(const Table* t) noexcept : table_(t) {
         if (table_ != nullptr) {
             changes_ = shard().changes;
-            settle(first_bucket());
+            settle(0);
         }
     }
 
@@ -452,16 +809,24 @@ public:
         return entry_;
     }
     [[nodiscard]] const entry_base* entry_or_null() const noexcept { return entry_; }
-    /// Accepts the table's changes since the last check (see table_iterator::operator++).
+
+    /// Accepts the table's changes since the last check if the entry this cursor stands on is
+    /// still in it (see table_iterator::operator++); stops the program in debug builds if it
+    /// is not: its memory is gone.
     void resync() noexcept {
-        if (table_ != nullptr) {
-            changes_ = shard().changes;
+        if (table_ == nullptr || shard().changes == changes_) {
+            return;
         }
+        WEAKREF_ASSERT(entry_ == nullptr || still_linked(),
+                       "the entry a weak container's iterator stands on was erased by a "
+                       "callback the iterator's step ran: iterate over items() or keys() to "
+                       "change the container in the loop");
+        changes_ = shard().changes;
     }
     void next() noexcept {
         check();
-        if (entry_->next_ != nullptr) {
-            entry_ = entry_->next_;
+        if (const entry_base* n = entry_->chain_.load(std::memory_order_relaxed)) {
+            entry_ = n;
         } else {
             settle(bucket_ + 1);
         }
@@ -477,7 +842,9 @@ private:
     static_assert(Table::shard_count == 1, "weakref: begin() and end() are for weakref::local::");
 
     const typename Table::shard& shard() const noexcept { return *table_->begin(); }
-    static constexpr std::size_t first_bucket() noexcept { return 0; }
+    const typename Table::buckets* heads() const noexcept {
+        return shard().heads.load(std::memory_order_relaxed);
+    }
 
     void check() const noexcept {
         WEAKREF_ASSERT(table_ != nullptr && shard().changes == changes_,
@@ -485,13 +852,27 @@ private:
                        "items() or keys() to change it in the loop");
     }
 
+    [[nodiscard]] bool still_linked() const noexcept {
+        const auto* a = heads();
+        if (a == nullptr || bucket_ >= a->count()) {
+            return false;
+        }
+        for (const entry_base* e = a->slots()[bucket_].load(std::memory_order_relaxed);
+             e != nullptr; e = e->chain_.load(std::memory_order_relaxed)) {
+            if (e == entry_) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     void settle(std::size_t bucket) noexcept {
-        const auto& s = shard();
-        const std::size_t count = s.buckets == nullptr ? 0 : std::size_t{1} << s.bucket_bits;
+        const auto* a = heads();
+        const std::size_t count = a == nullptr ? 0 : a->count();
         for (; bucket < count; ++bucket) {
-            if (s.buckets[bucket] != nullptr) {
+            if (const entry_base* e = a->slots()[bucket].load(std::memory_order_relaxed)) {
                 bucket_ = bucket;
-                entry_ = s.buckets[bucket];
+                entry_ = e;
                 return;
             }
         }
@@ -526,7 +907,8 @@ public:
         Ref previous = std::move(current_);
         hold();
         // Dropping the previous referent may end it and remove its entry: that change is this
-        // iterator's own, and leaves the entry it now holds in place.
+        // iterator's own, and leaves the entry it now holds in place, unless a callback of
+        // that death erased it (resync stops the program then, in debug builds).
         previous.reset();
         cursor_.resync();
         return *this;
@@ -548,8 +930,8 @@ private:
         // In weakref::local:: an entry in the table has a live referent: container hooks run
         // first at a death, before anything else can observe the table.
         const auto* e = cursor_.entry_or_null();
-        if (e != nullptr && e->block()->try_add_strong()) {
-            current_ = Ref(static_cast<typename Ref::element_type*>(e->object_), adopt);
+        if (e != nullptr) {
+            current_ = Table::template lock_referent<typename Ref::element_type>(*e);
         }
     }
 

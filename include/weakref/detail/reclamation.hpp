@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: MIT
+// When memory that lock-free readers may still hold is freed: epoch-based reclamation for the
+// thread-safe tables, immediate freeing for the local flavour.
+#pragma once
+
+#include "config.hpp"
+#include "policy.hpp"
+#include "teardown.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+
+namespace weakref::detail {
+
+#if defined(__SANITIZE_THREAD__)
+#define WEAKREF_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEAKREF_TSAN 1
+#endif
+#endif
+
+/// The store-load fence of the epoch protocol (see epoch_domain::guard). ThreadSanitizer
+/// does not model fences (GCC warns, -Wtsan): its builds announce with a seq_cst exchange
+/// instead (see guard), and rely on the shard lock's release having made the unlink visible
+/// before retire reads the epoch (a locked instruction on every machine TSan runs on).
+inline void store_load_fence() noexcept {
+#ifndef WEAKREF_TSAN
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+/// A small test-and-test-and-set lock (held for a few instructions: a list edit).
+class tiny_lock {
+public:
+    void lock() noexcept {
+        for (unsigned spins = 0;;) {
+            // acquire: the previous holder's writes happen before ours.
+            if (!locked_.exchange(true, std::memory_order_acquire)) {
+                return;
+            }
+            while (locked_.load(std::memory_order_relaxed)) {
+                spin_pause(spins);
+            }
+        }
+    }
+    void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+private:
+    std::atomic<bool> locked_{false};
+};
+
+/// Something retired: `free(p)` runs once no reader can still hold `p`.
+struct retired_item {
+    void* p;
+    void (*free)(void*) noexcept;
+    std::uint64_t epoch; // the global epoch when it was retired
+};
+
+/// A first-in, first-out array of retired items (their epochs never decrease).
+class retired_ring {
+public:
+    retired_ring() noexcept = default;
+    retired_ring(const retired_ring&) = delete;
+    retired_ring& operator=(const retired_ring&) = delete;
+    ~retired_ring() { ::operator delete(items_); }
+
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] const retired_item& front() const noexcept { return items_[first_]; }
+    void pop() noexcept {
+        first_ = (first_ + 1) & (capacity_ - 1);
+        --size_;
+    }
+    /// False (and nothing changed) if memory ran out.
+    bool push(const retired_item& item) noexcept {
+        if (size_ == capacity_ && !grow()) {
+            return false;
+        }
+        items_[(first_ + size_) & (capacity_ - 1)] = item;
+        ++size_;
+        return true;
+    }
+
+private:
+    bool grow() noexcept {
+        const std::size_t grown = capacity_ == 0 ? 64 : capacity_ * 2;
+        auto* fresh =
+            static_cast<retired_item*>(::operator new(grown * sizeof(retired_item), std::nothrow));
+        if (fresh == nullptr) {
+            return false;
+        }
+        for (std::size_t i = 0; i < size_; ++i) {
+            fresh[i] = items_[(first_ + i) & (capacity_ - 1)];
+        }
+        ::operator delete(items_);
+        items_ = fresh;
+        first_ = 0;
+        capacity_ = grown;
+        return true;
+    }
+
+    retired_item* items_ = nullptr;
+    std::size_t first_ = 0;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0; // a power of two, or 0
+};
+
+/// Epoch-based reclamation (Fraser's scheme, as crossbeam-epoch uses it), for the readers of
+/// the thread-safe tables, which take no lock and write nothing shared.
+///
+/// A reader announces the global epoch in its thread's record for the length of a lookup
+/// (epoch_guard). Memory a writer took out of a table is retired with the epoch of the
+/// moment; it is freed once the global epoch has advanced twice since, which needs every
+/// reader that was inside a lookup then to have left it. Each thread frees what it retired,
+/// from its own ring, every `batch` retirements; a thread that exits hands its ring to the
+/// domain, and the next thread that reclaims frees it.
+///
+/// Bounds: a lookup holds no lock and runs no user code but the table's hash and key
+/// equality, so the epoch advances unless one of those blocks. A thread whose ring passes
+/// `backlog` items waits for the epoch to advance before it retires more (unless it is inside
+/// a lookup itself), so what a grace period keeps is at most `backlog` items per thread.
+///
+/// One domain per process is the aim, but a shared library built with hidden visibility gets
+/// its own copy of `instance()`: so every table remembers the domain it was made in, and its
+/// readers and writers all use that one, whichever library's code runs them.
+class epoch_domain {
+public:
+    static constexpr std::size_t batch = 64;
+    static constexpr std::size_t backlog = 8192;
+
+    /// The domain of this copy of weakref (see above). Never destroyed: threads and tables may
+    /// outlive static destruction. Exported (default visibility), so that shared libraries
+    /// built with -fvisibility=hidden share one domain unless a version script hides it.
+    WEAKREF_EXPORT static epoch_domain& instance() noexcept {
+        static epoch_domain* const domain = new epoch_domain();
+        return *domain;
+    }
+
+    /// One thread's slot: the epoch it announces, its nesting of lookups, and its ring.
+    struct alignas(64) record {
+        // 0 outside every lookup; else (epoch << 1) | 1.
+        std::atomic<std::uint64_t> announced{0};
+        unsigned nesting = 0;           // the owner's nested guards
+        std::size_t since_reclaim = 0;  // the owner's retirements since it last reclaimed
+        std::atomic<bool> in_use{true}; // owned by a live thread
+        record* next = nullptr;         // the domain's list; never unlinked
+        tiny_lock ring_lock;            // the owner, and flush() on another thread
+        retired_ring ring;
+    };
+
+    /// Announces the calling thread inside a lookup for its lifetime. Nests.
+    class guard {
+    public:
+        explicit guard(epoch_domain& d) noexcept : record_(d.current()) {
+            if (record_->nesting++ == 0) {
+                // acquire: a reader that sees an epoch sees every unlink retired before it
+                // advanced (the advance is a release).
+                const std::uint64_t e = d.epoch_.load(std::memory_order_acquire);
+#ifdef WEAKREF_TSAN
+                record_->announced.exchange((e << 1) | 1, std::memory_order_seq_cst);
+#else
+                record_->announced.store((e << 1) | 1, std::memory_order_relaxed);
+#endif
+                // seq_cst fence: the announcement is visible to every scan that follows it in
+                // the single total order before this thread reads any table pointer; a scan
+                // that precedes it sees nothing, and then this thread's reads see every unlink
+                // retired before that scan (the retirer's fence precedes the scan).
+                store_load_fence();
+            }
+        }
+        guard(const guard&) = delete;
+        guard& operator=(const guard&) = delete;
+        ~guard() {
+            if (--record_->nesting == 0) {
+                // release: every read of this lookup happens before a scan that sees it left.
+                record_->announced.store(0, std::memory_order_release);
+            }
+        }
+
+    private:
+        record* record_;
+    };
+
+    /// Frees `p` with `free` once no lookup can still hold it. Call it with no lock held:
+    /// the items whose time has come are freed here, and `free` may run user destructors.
+    void retire(void* p, void (*free)(void*) noexcept) noexcept {
+        record* r = current();
+        // seq_cst fence: the unlink that made `p` unreachable (before this call) precedes, in
+        // the total order, every scan that can advance past the epoch read below.
+        store_load_fence();
+        const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
+        r->ring_lock.lock();
+        const bool pushed = r->ring.push(retired_item{p, free, e});
+        r->ring_lock.unlock();
+        if (!pushed) {
+            // Out of memory for the ring: wait out a grace period and free it now.
+            synchronize(r);
+            free(p);
+            return;
+        }
+        if (++r->since_reclaim >= batch) {
+            r->since_reclaim = 0;
+            reclaim(r);
+            if (r->nesting == 0 && ring_size(r) >= backlog) {
+                for (unsigned spins = 0; ring_size(r) >= backlog / 2;) {
+                    try_advance();
+                    reclaim(r);
+                    spin_pause(spins);
+                }
+            }
+        }
+    }
+
+    /// Waits until every lookup running now has ended, then frees everything retired before,
+    /// in every thread's ring. For weak_count(), which counts container entries: an entry
+    /// holds its weak unit until it is freed.
+    void flush() noexcept {
+        if (!anything_retired()) {
+            return;
+        }
+        record* self = current();
+        if (self->nesting != 0) {
+            return; // inside a lookup (a hash or key equality that counts): cannot wait
+        }
+        synchronize(self);
+        const std::uint64_t e = epoch_.load(std::memory_order_acquire);
+        for (record* r = records_.load(std::memory_order_acquire); r != nullptr; r = r->next) {
+            free_before(r, e);
+        }
+        free_orphans(e);
+    }
+
+private:
+    epoch_domain() noexcept = default;
+
+    /// The calling thread's record in this domain; the fast path is two thread-local loads.
+    record* current() noexcept {
+        if (cached_domain_ == this) {
+            return cached_record_;
+        }
+        return attach();
+    }
+
+    record* attach() noexcept;
+
+    /// Advances the global epoch if every thread inside a lookup announced the current one.
+    void try_advance() noexcept {
+        std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
+        for (record* r = records_.load(std::memory_order_acquire); r != nullptr; r = r->next) {
+            // acquire: pairs with a guard's release on leaving; seq_cst (the fence argument in
+            // guard): a reader that announced before this scan is seen.
+            const std::uint64_t a = r->announced.load(std::memory_order_seq_cst);
+            if ((a & 1) != 0 && (a >> 1) != e) {
+                return;
+            }
+        }
+        // seq_cst (release): a reader that loads the new epoch sees everything before.
+        epoch_.compare_exchange_strong(e, e + 1, std::memory_order_seq_cst);
+    }
+
+    /// Frees what `r`'s ring holds from two epochs ago or earlier; and, now and then, orphans.
+    void reclaim(record* r) noexcept {
+        try_advance();
+        const std::uint64_t e = epoch_.load(std::memory_order_acquire);
+        free_before(r, e);
+        if (has_orphans_.load(std::memory_order_relaxed)) {
+            free_orphans(e);
+        }
+    }
+
+    static std::size_t ring_size(record* r) noexcept {
+        r->ring_lock.lock();
+        const std::size_t n = r->ring.size();
+        r->ring_lock.unlock();
+        return n;
+    }
+
+    /// Frees the items of `r`'s ring retired two epochs or more before `e`, outside its lock.
+    void free_before(record* r, std::uint64_t e) noexcept {
+        for (;;) {
+            retired_item item{};
+            {
+                r->ring_lock.lock();
+                const bool ripe = r->ring.size() != 0 && r->ring.front().epoch + 2 <= e;
+                if (ripe) {
+                    item = r->ring.front();
+                    r->ring.pop();
+                }
+                r->ring_lock.unlock();
+                if (!ripe) {
+                    return;
+                }
+            }
+            item.free(item.p); // may retire more, into this or another ring
+        }
+    }
+
+    void free_orphans(std::uint64_t e) noexcept {
+        for (;;) {
+            retired_item item{};
+            orphans_lock_.lock();
+            const bool ripe = orphans_.size() != 0 && orphans_.front().epoch + 2 <= e;
+            if (ripe) {
+                item = orphans_.front();
+                orphans_.pop();
+            }
+            has_orphans_.store(orphans_.size() != 0, std::memory_order_relaxed);
+            orphans_lock_.unlock();
+            if (!ripe) {
+                return;
+            }
+            item.free(item.p);
+        }
+    }
+
+    /// Waits for two advances of the epoch: every lookup that was running has ended.
+    void synchronize(record* self) noexcept {
+        const std::uint64_t start = epoch_.load(std::memory_order_acquire);
+        for (unsigned spins = 0; epoch_.load(std::memory_order_acquire) < start + 2;) {
+            if (self != nullptr && self->nesting != 0) {
+                return; // cannot wait for our own lookup; the caller copes
+            }
+            try_advance();
+            if (epoch_.load(std::memory_order_acquire) < start + 2) {
+                spin_pause(spins);
+            }
+        }
+    }
+
+    bool anything_retired() noexcept {
+        for (record* r = records_.load(std::memory_order_acquire); r != nullptr; r = r->next) {
+            r->ring_lock.lock();
+            const bool some = r->ring.size() != 0;
+            r->ring_lock.unlock();
+            if (some) {
+                return true;
+            }
+        }
+        orphans_lock_.lock();
+        const bool some = orphans_.size() != 0;
+        orphans_lock_.unlock();
+        return some;
+    }
+
+    /// A thread's records, returned to their domains when it exits.
+    struct thread_records;
+    friend struct thread_records;
+    void detach(record* r) noexcept;
+
+    // Trivially constructible thread_locals: the fast path has no guard. One cache entry:
+    // a thread that alternates between domains (two libraries' tables) takes the slow path.
+    static inline thread_local epoch_domain* cached_domain_ = nullptr;
+    static inline thread_local record* cached_record_ = nullptr;
+    // Set once the thread's records were handed back (its thread_locals are being destroyed):
+    // a lookup after that gets a record of its own that is never handed back.
+    static inline thread_local bool exiting_ = false;
+
+    alignas(64) std::atomic<std::uint64_t> epoch_{1};
+    alignas(64) std::atomic<record*> records_{nullptr};
+    tiny_lock orphans_lock_;
+    retired_ring orphans_;                 // rings of threads that exited
+    std::atomic<bool> has_orphans_{false}; // a hint, read without the lock
+};
+
+/// The records a thread took, one per domain, handed back when the thread exits. Its own
+/// storage is trivially destructible; a separate object's destructor does the handing back.
+struct epoch_domain::thread_records {
+    struct held {
+        epoch_domain* domain;
+        record* rec;
+    };
+    static constexpr unsigned capacity = 8;
+    held items[capacity];
+    unsigned count;
+};
+
+WEAKREF_NOINLINE inline epoch_domain::record* epoch_domain::attach() noexcept {
+    // Zero-initialised, no destructor: readable at any point of the thread's exit.
+    static thread_local thread_records mine{};
+    struct returner {
+        returner() noexcept = default;
+        returner(const returner&) = delete;
+        returner& operator=(const returner&) = delete;
+        ~returner() {
+            exiting_ = true;
+            cached_domain_ = nullptr;
+            for (unsigned i = 0; i < mine.count; ++i) {
+                mine.items[i].domain->detach(mine.items[i].rec);
+            }
+            mine.count = 0;
+        }
+    };
+    for (unsigned i = 0; i < mine.count; ++i) {
+        if (mine.items[i].domain == this) {
+            cached_domain_ = this;
+            cached_record_ = mine.items[i].rec;
+            return cached_record_;
+        }
+    }
+    // A record a thread that exited gave back, or a new one.
+    record* r = nullptr;
+    for (record* x = records_.load(std::memory_order_acquire); x != nullptr; x = x->next) {
+        bool taken = false;
+        // acquire: the previous owner's last writes (its release in detach) happen before.
+        if (!x->in_use.load(std::memory_order_relaxed) &&
+            x->in_use.compare_exchange_strong(taken, true, std::memory_order_acquire)) {
+            r = x;
+            break;
+        }
+    }
+    if (r == nullptr) {
+        void* mem =
+            ::operator new (sizeof(record), std::align_val_t{alignof(record)}, std::nothrow);
+        if (mem == nullptr) {
+            fatal("out of memory for a thread's reclamation record");
+        }
+        r = ::new (mem) record();
+        record* head = records_.load(std::memory_order_relaxed);
+        do {
+            r->next = head;
+            // release: a scan that finds the record sees it initialised.
+        } while (!records_.compare_exchange_weak(head, r, std::memory_order_release,
+                                                 std::memory_order_relaxed));
+    }
+    if (!exiting_ && mine.count < thread_records::capacity) {
+        static thread_local returner on_exit; // registers the hand-back on first use
+        static_cast<void>(on_exit);
+        mine.items[mine.count++] = thread_records::held{this, r};
+    }
+    cached_domain_ = this;
+    cached_record_ = r;
+    return r;
+}
+
+inline void epoch_domain::detach(record* r) noexcept {
+    // The ring goes to the orphans, to be freed by whichever thread reclaims next.
+    r->ring_lock.lock();
+    orphans_lock_.lock();
+    bool lost = false;
+    while (r->ring.size() != 0) {
+        if (!orphans_.push(r->ring.front())) {
+            lost = true;
+            break;
+        }
+        r->ring.pop();
+    }
+    has_orphans_.store(orphans_.size() != 0, std::memory_order_relaxed);
+    orphans_lock_.unlock();
+    r->ring_lock.unlock();
+    if (lost) {
+        // Out of memory: wait out a grace period and free what is left here.
+        synchronize(nullptr);
+        for (; r->ring.size() != 0; r->ring.pop()) {
+            r->ring.front().free(r->ring.front().p);
+        }
+    }
+    r->since_reclaim = 0;
+    r->nesting = 0;
+    // release: the next owner (its acquire in attach) sees the record as we left it.
+    r->in_use.store(false, std::memory_order_release);
+}
+
+} // namespace weakref::detail
