@@ -111,8 +111,16 @@ private:
         }
         static void drop_payload(entry& e) noexcept {
             e.seize();
-            if (e.state_ == seized) {
-                e.value().~V();
+            // Seized: no reader touches the value any more, and only this thread destroys it.
+            // The state is read by lookups under the lock, so it changes under the lock.
+            bool destroy = false;
+            {
+                std::lock_guard<value_lock> hold(e.lock_);
+                destroy = e.state_ == seized;
+            }
+            if (destroy) {
+                e.value().~V(); // outside every lock
+                std::lock_guard<value_lock> hold(e.lock_);
                 e.state_ = gone;
             }
         }

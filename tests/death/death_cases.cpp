@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <vector>
 
 namespace {
 
@@ -59,6 +60,34 @@ struct local_ns {
     }
 };
 
+/// A local container's iterator whose step drops the last ref to the entry it leaves, whose
+/// callback erases the entry the iterator now stands on: a debug build stops right there
+/// (otherwise the next step would read the erased entry's freed memory).
+int local_iterator_entry_erased() {
+    weakref::local::weak_value_map<int, int> m;
+    std::vector<weakref::local::ref<int>> values;
+    for (int i = 0; i < 16; ++i) {
+        values.push_back(weakref::local::make_ref<int>(i));
+        m.insert(i, values.back());
+    }
+    int first = -1;
+    int second = -1;
+    {
+        auto it = m.begin();
+        first = (*it).first;
+        ++it;
+        second = (*it).first;
+    }
+    auto erase_next = weakref::local::on_death(values[static_cast<std::size_t>(first)],
+                                               [&m, second] { m.erase(second); });
+    auto it = m.begin();                             // holds first's value
+    values[static_cast<std::size_t>(first)].reset(); // now only the iterator does
+    ++it;                                            // leaves first: it dies, and erases second
+    ++it;
+    std::printf("survived at key %d\n", it == m.end() ? -1 : (*it).first);
+    return 0;
+}
+
 struct death_case {
     const char* name;
     int (*run)();
@@ -71,6 +100,7 @@ const death_case cases[] = {
     {"local_lock_overflow", &lock_overflow<local_ns>},
     {"weak_overflow", &weak_overflow<sync_ns>},
     {"local_weak_overflow", &weak_overflow<local_ns>},
+    {"local_iterator_entry_erased", &local_iterator_entry_erased},
 };
 
 } // namespace

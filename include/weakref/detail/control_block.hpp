@@ -186,15 +186,14 @@ private:
     /// decrement (acq_rel, see the counts) and, at zero, the death.
     WEAKREF_NOINLINE void release_strong_atomic() noexcept {
         if (counts_.sole_owner()) {
-            release_sole_owner_impl();
+            release_sole_owner();
         } else if (counts_.release_strong()) {
             die();
         }
     }
 
     /// release_strong when no other strong ref and no weak unit exists.
-    WEAKREF_NOINLINE void release_sole_owner() noexcept { release_sole_owner_impl(); }
-    void release_sole_owner_impl() noexcept {
+    WEAKREF_NOINLINE void release_sole_owner() noexcept {
         // No other unit exists, and only a unit's holder could link a hook or touch the block:
         // nothing is linked, and nobody else reads the counts. The head is the end tag.
         const block_ops* o = ops();

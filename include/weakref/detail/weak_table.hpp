@@ -375,8 +375,10 @@ public:
             if (a == nullptr) {
                 return nullptr;
             }
-            // A walk longer than the shard is a walk a resize sent astray: check and retry.
-            const std::size_t bound = s.size.load(std::memory_order_relaxed) + 64;
+            // A chain is at most as long as the shard is large, and the load factor is at most 1:
+            // a walk longer than the array's bucket count is one a resize sent astray. (Not the
+            // size: it sits on the writers' line.)
+            const std::size_t bound = a->count() + 64;
             std::size_t steps = 0;
             for (entry_base* e = a->slots()[bucket_of(h, a->bits)].load(std::memory_order_acquire);
                  e != nullptr && ++steps <= bound; e = e->next_in_chain()) {

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+// Lifetimes the containers share through their one table: a destructor that destroys the
+// container in the middle of a member, nothing of the user's destroyed under a lock (hazard 20),
+// moved-in values and moved-from containers.
+#include "support/catch.hpp"
+#include "support/flavour.hpp"
+#include "support/watchdog.hpp"
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+struct owner_obj {
+    int id = 0;
+};
+
+/// A weak_key_map value whose destructor destroys the map that holds it.
+struct map_killer;
+using killer_map = wr::weak_key_map<owner_obj, map_killer>;
+struct map_killer {
+    explicit map_killer(std::unique_ptr<killer_map>* m) : map(m) {}
+    map_killer(map_killer&& other) noexcept : map(std::exchange(other.map, nullptr)) {}
+    map_killer(const map_killer&) = delete;
+    map_killer& operator=(const map_killer&) = delete;
+    map_killer& operator=(map_killer&&) = delete;
+    ~map_killer() {
+        if (map != nullptr) {
+            map->reset(); // the map, and the table under it, go now
+        }
+    }
+    std::unique_ptr<killer_map>* map;
+};
+
+} // namespace
+
+TEST_CASE(WEAKREF_FLAVOUR "containers: a value's destructor may destroy the map in the middle "
+                          "of clear()",
+          "[weak_key_map][hazard-4][hazard-5]") {
+    std::vector<wr::ref<owner_obj>> keys;
+    for (int i = 0; i < 200; ++i) {
+        keys.push_back(wr::make_ref<owner_obj>(owner_obj{i}));
+    }
+    auto map = std::make_unique<killer_map>();
+    for (const auto& k : keys) {
+        REQUIRE(map->insert(k, map_killer(&map)));
+    }
+    killer_map* raw = map.get();
+    raw->clear(); // the first value destroyed destroys *raw; clear() must not touch it after
+    CHECK_FALSE(map);
+    // The keys live on, untouched, and their deaths find nothing of the map.
+    for (const auto& k : keys) {
+        CHECK(k.weak_count() == 0);
+    }
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "containers: a value's destructor may destroy the map in the middle "
+                          "of erase_if()",
+          "[weak_key_map][hazard-5]") {
+    std::vector<wr::ref<owner_obj>> keys;
+    for (int i = 0; i < 50; ++i) {
+        keys.push_back(wr::make_ref<owner_obj>(owner_obj{i}));
+    }
+    auto map = std::make_unique<killer_map>();
+    for (const auto& k : keys) {
+        REQUIRE(map->try_emplace(k, &map));
+    }
+    killer_map* raw = map.get();
+    const std::size_t erased =
+        raw->erase_if([](const owner_obj&, const map_killer&) { return true; });
+    CHECK(erased >= 1);
+    CHECK_FALSE(map);
+}
+
+namespace {
+
+/// A key whose destructor asks the map it belongs to for its size: fine anywhere but under one
+/// of the map's locks (a moved-from key destroyed by a snapshot's growth would be).
+struct nosy_key;
+using nosy_map = wr::weak_value_map<nosy_key, int, std::hash<nosy_key>>;
+nosy_map* nosy_target = nullptr;
+long nosy_sizes = 0;
+
+struct nosy_key {
+    explicit nosy_key(int v) : value(v) {}
+    nosy_key(const nosy_key& other) : value(other.value) {}
+    nosy_key(nosy_key&& other) noexcept : value(other.value) {}
+    nosy_key& operator=(const nosy_key&) = default;
+    ~nosy_key(); // below: it needs the map's type complete
+    friend bool operator==(const nosy_key& a, const nosy_key& b) { return a.value == b.value; }
+    int value;
+};
+
+} // namespace
+
+template <> struct std::hash<nosy_key> {
+    std::size_t operator()(const nosy_key& k) const noexcept { return std::hash<int>()(k.value); }
+};
+
+nosy_key::~nosy_key() {
+    if (nosy_target != nullptr) {
+        nosy_sizes += static_cast<long>(nosy_target->size()); // takes every shard lock
+    }
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "containers: a snapshot destroys nothing of the user's under the map's "
+                          "locks, however much it grows",
+          "[weak_value_map][hazard-20]") {
+    wrtest::watchdog dog("snapshots and a key whose destructor locks the map");
+    nosy_map m;
+    std::vector<wr::ref<int>> values;
+    for (int i = 0; i < 2000; ++i) {
+        values.push_back(wr::make_ref<int>(i));
+        m.insert(nosy_key(i), values.back());
+    }
+    nosy_target = &m;
+    {
+        const auto items = m.items(); // a growing vector would destroy moved-from keys inside
+        CHECK(items.size() == 2000);
+        const auto keys = m.keys();
+        CHECK(keys.size() == 2000);
+    }
+    nosy_target = nullptr;
+    CHECK(nosy_sizes > 0); // the destructors ran, and asked, outside the locks
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: insert takes a value by rvalue without copying its "
+                          "count; the moved-from ref is empty",
+          "[weak_value_map]") {
+    wr::weak_value_map<int, std::string> m;
+    auto kept = wr::make_ref<std::string>("kept");
+    auto moved = kept;
+    REQUIRE(kept.use_count() == 2);
+    CHECK(m.insert(1, std::move(moved)));
+    CHECK_FALSE(moved);
+    CHECK(kept.use_count() == 1); // the map holds no strong count of its own
+    CHECK(m.get(1) == kept);
+    // A value nobody else holds dies as soon as insert let go of it: a weak map keeps nothing.
+    CHECK(m.insert(2, wr::make_ref<std::string>("gone")));
+    CHECK_FALSE(m.contains(2));
+    auto other = wr::make_ref<std::string>("other");
+    auto moved_again = other;
+    CHECK_FALSE(m.insert_or_assign(1, std::move(moved_again)));
+    CHECK_FALSE(moved_again);
+    CHECK(m.get(1) == other);
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a moved-from map with a stateful hash is empty and "
+                          "usable",
+          "[weak_value_map]") {
+    using hash = std::function<std::size_t(int)>;
+    using map = wr::weak_value_map<int, int, hash>;
+    map a(hash([](int k) { return static_cast<std::size_t>(k) * 31U; }));
+    auto v = wr::make_ref<int>(7);
+    a.insert(1, v);
+    map b(std::move(a));
+    CHECK(b.contains(1));
+    CHECK(a.empty()); // NOLINT(bugprone-use-after-move): the promise under test
+    CHECK(a.insert(2, v));
+    CHECK(a.get(2) == v);
+    map c;
+    c = std::move(a);
+    CHECK(c.contains(2));
+    CHECK(a.insert(3, v)); // NOLINT(bugprone-use-after-move)
+    CHECK(a.size() == 1);
+}
