@@ -15,11 +15,6 @@
 #include <type_traits>
 #include <utility>
 
-#ifndef WEAKREF_THROW
-/// Every throw of weakref goes through this macro.
-#define WEAKREF_THROW(expr) throw expr
-#endif
-
 namespace weakref::detail {
 
 // --- Waiting for pins -------------------------------------------------------------------------
