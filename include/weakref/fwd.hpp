@@ -21,6 +21,9 @@ template <class Policy> class basic_scoped_finalizer;
 template <class K, class V, class Hash, class KeyEqual, class Policy> class basic_weak_value_map;
 template <class K, class V, class Policy> class basic_weak_key_map;
 template <class T, class Policy> class basic_weak_set;
+template <class T, class Policy> class basic_weak_anchor;
+template <class T, class Policy> class basic_observer;
+template <class T, class Policy> class basic_pinned;
 } // namespace detail
 
 // The thread-safe flavour: atomic counts, containers synchronised inside.
@@ -36,6 +39,9 @@ using weak_value_map = detail::basic_weak_value_map<K, V, Hash, KeyEqual, detail
 template <class K, class V>
 using weak_key_map = detail::basic_weak_key_map<K, V, detail::atomic_policy>;
 template <class T> using weak_set = detail::basic_weak_set<T, detail::atomic_policy>;
+template <class T> using weak_anchor = detail::basic_weak_anchor<T, detail::atomic_policy>;
+template <class T> using observer = detail::basic_observer<T, detail::atomic_policy>;
+template <class T> using pinned = detail::basic_pinned<T, detail::atomic_policy>;
 
 // The single-threaded flavour: plain counts, no atomics, no locks. Its types do not mix with
 // the thread-safe ones.
@@ -52,6 +58,9 @@ using weak_value_map = detail::basic_weak_value_map<K, V, Hash, KeyEqual, detail
 template <class K, class V>
 using weak_key_map = detail::basic_weak_key_map<K, V, detail::local_policy>;
 template <class T> using weak_set = detail::basic_weak_set<T, detail::local_policy>;
+template <class T> using weak_anchor = detail::basic_weak_anchor<T, detail::local_policy>;
+template <class T> using observer = detail::basic_observer<T, detail::local_policy>;
+template <class T> using pinned = detail::basic_pinned<T, detail::local_policy>;
 } // namespace local
 
 } // namespace weakref

@@ -9,6 +9,7 @@
 #include "proxy.hpp"
 #include "ref.hpp"
 #include "version.hpp"
+#include "weak_anchor.hpp"
 #include "weak_fn.hpp"
 #include "weak_key_map.hpp"
 #include "weak_ref.hpp"
