@@ -36,19 +36,33 @@ endif()
 
 set(_failures 0)
 
-# expect(<regex> <what>): the output matches <regex>.
-function(expect regex what)
-    if(NOT _out MATCHES "${regex}")
-        message(SEND_ERROR "gdb.printers: ${what}\n  expected to match: ${regex}")
+# expect(<regex part>... <what>): the output matches the regex, the concatenation of every
+# argument but the last, which says what is checked. (Each argument is read by its number: a
+# list would split or join them wrongly at the regexes' brackets.)
+function(expect)
+    math(EXPR _last "${ARGC} - 1")
+    math(EXPR _before "${_last} - 1")
+    set(_regex "")
+    foreach(_n RANGE 0 ${_before})
+        string(APPEND _regex "${ARGV${_n}}")
+    endforeach()
+    if(NOT _out MATCHES "${_regex}")
+        message(SEND_ERROR "gdb.printers: ${ARGV${_last}}\n  expected to match: ${_regex}")
         math(EXPR _failures "${_failures} + 1")
         set(_failures ${_failures} PARENT_SCOPE)
     endif()
 endfunction()
 
-# reject(<regex> <what>): the output does not match <regex>.
-function(reject regex what)
-    if(_out MATCHES "${regex}")
-        message(SEND_ERROR "gdb.printers: ${what}\n  expected no match for: ${regex}")
+# reject(<regex part>... <what>): the output does not match the regex (as for expect).
+function(reject)
+    math(EXPR _last "${ARGC} - 1")
+    math(EXPR _before "${_last} - 1")
+    set(_regex "")
+    foreach(_n RANGE 0 ${_before})
+        string(APPEND _regex "${ARGV${_n}}")
+    endforeach()
+    if(_out MATCHES "${_regex}")
+        message(SEND_ERROR "gdb.printers: ${ARGV${_last}}\n  expected no match for: ${_regex}")
         math(EXPR _failures "${_failures} + 1")
         set(_failures ${_failures} PARENT_SCOPE)
     endif()
