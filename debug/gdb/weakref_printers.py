@@ -175,6 +175,14 @@ def _rings(domain):
     yield domain["orphans_"]
 
 
+def _lookup_pointer(type_name):
+    """A pointer to `type_name`, or False if the debug info lacks the type."""
+    try:
+        return gdb.lookup_type(type_name).pointer()
+    except gdb.error:
+        return False
+
+
 def _retired_units(block):
     """Weak units on `block` held by retired items of weakref:: tables: entries a container
     took out, and units a re-pointed entry let go of. weak_count() waits for them to be freed."""
@@ -199,7 +207,9 @@ def _retired_units(block):
                 units += 1 if p == block else 0
             elif _ENTRY_FREE.match(names[free]):
                 if entry_pointer is None:
-                    entry_pointer = gdb.lookup_type(_ATOMIC_ENTRY).pointer()
+                    entry_pointer = _lookup_pointer(_ATOMIC_ENTRY)
+                if entry_pointer is False:
+                    continue  # no debug info for entries: they cannot be read
                 entry = gdb.Value(p).cast(entry_pointer).dereference()
                 units += 1 if int(_scalar(entry["object_"])) - _BLOCK_SIZE == block else 0
     return units

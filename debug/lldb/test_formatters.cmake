@@ -54,6 +54,9 @@ if(NOT EXISTS "${_python_dir}/lldb/embedded_interpreter.py")
     endif()
 endif()
 
+# `command script import` would write the module's bytecode into the source tree.
+set(ENV{PYTHONDONTWRITEBYTECODE} 1)
+
 # The variables of printers_demo.cpp's main(), in the order they are shown.
 set(_variables r r2 w p dead empty stock price tasted lr lw lmap lkeys lset lempty tried)
 

@@ -256,18 +256,21 @@ def _retired_units(valobj, memory, block):
                 elif _ENTRY_FREE.match(names[free]):
                     if object_offset is None:
                         object_offset = _field_offset(memory.target, _ATOMIC_ENTRY, "object_")
+                    if object_offset is False:
+                        continue  # no debug info for entries: they cannot be read
                     (referent,) = memory.words(p + object_offset, 1)
                     units += 1 if referent - _BLOCK_SIZE == block else 0
     return units
 
 
 def _field_offset(target, type_name, field):
-    """The byte offset of `field` (declared in `type_name` itself) in `type_name`."""
+    """The byte offset of `field` (declared in `type_name` itself) in `type_name`, or False if
+    the debug info lacks them."""
     t = target.FindFirstType(type_name)
     for i in range(t.GetNumberOfFields() if t.IsValid() else 0):
         if t.GetFieldAtIndex(i).GetName() == field:
             return t.GetFieldAtIndex(i).GetOffsetInBytes()
-    raise _Unreadable("no type %s with a member %s" % (type_name, field))
+    return False
 
 
 def counts_of(valobj, object_address, local):
