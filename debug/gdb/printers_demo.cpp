@@ -67,14 +67,18 @@ int main() {
     lset.insert(lr);
     weakref::local::weak_set<int> lempty;
 
+    // References show what they refer to.
+    const weakref::ref<Cheese>& held = r;
+    weakref::local::weak_set<int>& shelf = lset;
+
     breakpoint_here();
 
     // What the tests expect the debuggers to show, as the library counts it.
-    const bool as_expected = r.use_count() == 2 && r.weak_count() == 4 && dead.expired() &&
-                             dead.weak_count() == 1 && empty.use_count() == 0 &&
-                             lr.use_count() == 1 && lr.weak_count() == 4 && stock.size() == 2 &&
-                             price.size() == 2 && tasted.size() == 1 && tried.empty() &&
-                             lmap.size() == 1 && lkeys.size() == 1 && lset.size() == 1 &&
-                             lempty.empty() && !p.expired() && f.alive() && lf.alive();
+    const bool as_expected =
+        r.use_count() == 2 && r.weak_count() == 4 && dead.expired() && dead.weak_count() == 1 &&
+        empty.use_count() == 0 && lr.use_count() == 1 && lr.weak_count() == 4 &&
+        stock.size() == 2 && price.size() == 2 && tasted.size() == 1 && tried.empty() &&
+        lmap.size() == 1 && lkeys.size() == 1 && lset.size() == 1 && lempty.empty() &&
+        !p.expired() && f.alive() && lf.alive() && &held == &r && &shelf == &lset;
     return as_expected ? 0 : 1;
 }

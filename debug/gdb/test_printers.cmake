@@ -18,7 +18,8 @@ foreach(_var IN ITEMS GDB PROGRAM PRINTERS)
 endforeach()
 
 # The variables of printers_demo.cpp's main(), in print order.
-set(_variables r r2 w p dead empty stock price tasted lr lw lmap lkeys lset lempty tried)
+set(_variables r r2 w p dead empty stock price tasted lr lw lmap lkeys lset lempty tried held
+               shelf)
 
 set(_gdb_args -batch -nx -ex "source ${PRINTERS}" -ex "set print pretty off"
               -ex "set width unlimited" -ex "break breakpoint_here" -ex run -ex up)
@@ -143,6 +144,13 @@ print_of(lset _p)
 expect("${_p}weakref::local::weak_set<int> with 1 live entry = {42}\n" "local weak_set")
 print_of(lempty _p)
 expect("${_p}weakref::local::weak_set<int> with 0 live entries\n" "empty local weak_set")
+
+# A reference prints as what it refers to.
+print_of(held _p)
+expect("${_p}weakref::ref<Cheese> \\(use_count 2, weak_count 4\\) = {referent = ${_brie}}\n"
+       "a reference to a ref")
+print_of(shelf _p)
+expect("${_p}weakref::local::weak_set<int> with 1 live entry = {42}\n" "a reference to a weak_set")
 
 # gdb lists a collection's printers sorted by name.
 expect("\n +weakref\n +proxy\n +ref\n +weak_key_map\n +weak_ref\n +weak_set\n +weak_value_map\n"

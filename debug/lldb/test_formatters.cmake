@@ -58,7 +58,8 @@ endif()
 set(ENV{PYTHONDONTWRITEBYTECODE} 1)
 
 # The variables of printers_demo.cpp's main(), in the order they are shown.
-set(_variables r r2 w p dead empty stock price tasted lr lw lmap lkeys lset lempty tried)
+set(_variables r r2 w p dead empty stock price tasted lr lw lmap lkeys lset lempty tried held
+               shelf)
 
 set(_lldb_args --batch --no-lldbinit -o "command script import ${FORMATTERS}"
                -o "breakpoint set --name breakpoint_here" -o run -o up)
@@ -193,6 +194,13 @@ shows(lkeys "weakref::local::weak_key_map<int, std::string> with 1 live entry {\
 shows(lset "weakref::local::weak_set<int> with 1 live entry {\n  \\[0\\] = 42\n}\n"
       "local weak_set")
 shows(lempty "weakref::local::weak_set<int> with 0 live entries\n" "empty local weak_set")
+
+# A reference shows its address, then what it refers to; `p` copies the value.
+shows(held "(0x[0-9a-f]+ )?weakref::ref<Cheese> \\(use_count 2, weak_count 4\\):? {\n"
+           "  referent = ${_brie}\n}\n" "a reference to a ref")
+shows(shelf "(0x[0-9a-f]+ )?weakref::local::weak_set<int> with 1 live entry:? {\n"
+            "  \\[0\\] = 42\n}\n" "a reference to a weak_set")
+expect("\\) held = 0x[0-9a-f]+ weakref::ref<Cheese> " "frame variable: the reference's address")
 
 # The formatters' category is there and on.
 expect("Category: weakref \\(enabled\\)" "type category list shows the weakref category")

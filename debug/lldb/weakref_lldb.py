@@ -70,7 +70,14 @@ def _short(type_name):
 
 
 def _canonical(valobj):
-    return valobj.GetType().GetCanonicalType()
+    """The class `valobj` is, or refers or points to (LLDB formats references and pointers to a
+    type with the type's formatters), without typedefs and const."""
+    t = valobj.GetType().GetCanonicalType()
+    if t.IsReferenceType():
+        t = t.GetDereferencedType().GetCanonicalType()
+    elif t.IsPointerType():
+        t = t.GetPointeeType().GetCanonicalType()
+    return t.GetUnqualifiedType()
 
 
 def _is_local(sbtype):
