@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
-// The program the GDB pretty-printer test stops in: handles and containers of both flavours.
+// The program the debugger tests stop in: handles and containers of both flavours.
 //
-// test_printers.cmake runs it under gdb, breaks in breakpoint_here(), goes up to main() and
-// prints each variable below; the values set here are the ones the test expects.
+// debug/gdb/test_printers.cmake and debug/lldb/test_formatters.cmake run it under their
+// debugger, break in breakpoint_here(), go up to main() and print each variable below; the
+// values set here are the ones the tests expect. After the stop, main() checks that the counts
+// the tests expect are the ones use_count() and weak_count() return, and exits with 1 if not.
 #include <weakref/weakref.hpp>
 
 #include <string>
@@ -21,6 +23,8 @@ int main() {
     weakref::ref<Cheese> r2 = r; // r: strong 2
     weakref::weak_ref<Cheese> w = r;
     weakref::proxy<Cheese> p = r; // r: weak 2 (w and p)
+    // A finalizer pins r's block with a weak unit, but observes nothing: weak_count() skips it.
+    weakref::finalizer f = weakref::on_death(r, [] {});
     weakref::weak_ref<Cheese> dead;
     {
         weakref::ref<Cheese> gone = weakref::make_ref<Cheese>(Cheese{"Tilsit", 1});
@@ -45,9 +49,16 @@ int main() {
     weakref::weak_set<Cheese> tasted;
     tasted.insert(parmesan);
 
+    // An erased entry keeps its weak unit on r until no lookup on another thread can still be
+    // reading it (a grace period); weak_count() waits for that, so it does not count it.
+    weakref::weak_set<Cheese> tried;
+    tried.insert(r);
+    tried.erase(r);
+
     // Local flavour.
     weakref::local::ref<int> lr = weakref::local::make_ref<int>(42);
     weakref::local::weak_ref<int> lw = lr;
+    weakref::local::finalizer lf = weakref::local::on_death(lr, [] {}); // no observer either
     weakref::local::weak_value_map<int, int> lmap;
     lmap.insert(1, lr);
     weakref::local::weak_key_map<int, std::string> lkeys;
@@ -56,6 +67,18 @@ int main() {
     lset.insert(lr);
     weakref::local::weak_set<int> lempty;
 
+    // References show what they refer to.
+    const weakref::ref<Cheese>& held = r;
+    weakref::local::weak_set<int>& shelf = lset;
+
     breakpoint_here();
-    return r->age + lr.use_count() > 0 && !p.expired() && lempty.empty() ? 0 : 1;
+
+    // What the tests expect the debuggers to show, as the library counts it.
+    const bool as_expected =
+        r.use_count() == 2 && r.weak_count() == 4 && dead.expired() && dead.weak_count() == 1 &&
+        empty.use_count() == 0 && lr.use_count() == 1 && lr.weak_count() == 4 &&
+        stock.size() == 2 && price.size() == 2 && tasted.size() == 1 && tried.empty() &&
+        lmap.size() == 1 && lkeys.size() == 1 && lset.size() == 1 && lempty.empty() &&
+        !p.expired() && f.alive() && lf.alive() && &held == &r && &shelf == &lset;
+    return as_expected ? 0 : 1;
 }

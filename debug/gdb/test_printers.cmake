@@ -8,6 +8,8 @@
 # gdb stops in breakpoint_here(), goes up to main() and prints the variables listed below, in
 # order, so the i-th print is `$i`. Each expectation is a CMake regex that must match somewhere
 # in the output; container entries come in hash order, so each entry is checked on its own.
+# Then the program runs on and checks that the library's own use_count() and weak_count() are
+# the counts expected here (it exits with 1 if not).
 
 foreach(_var IN ITEMS GDB PROGRAM PRINTERS)
     if(NOT DEFINED ${_var})
@@ -16,14 +18,15 @@ foreach(_var IN ITEMS GDB PROGRAM PRINTERS)
 endforeach()
 
 # The variables of printers_demo.cpp's main(), in print order.
-set(_variables r r2 w p dead empty stock price tasted lr lw lmap lkeys lset lempty)
+set(_variables r r2 w p dead empty stock price tasted lr lw lmap lkeys lset lempty tried held
+               shelf)
 
 set(_gdb_args -batch -nx -ex "source ${PRINTERS}" -ex "set print pretty off"
               -ex "set width unlimited" -ex "break breakpoint_here" -ex run -ex up)
 foreach(_var IN LISTS _variables)
     list(APPEND _gdb_args -ex "print ${_var}")
 endforeach()
-list(APPEND _gdb_args -ex "info pretty-printer" -ex kill "${PROGRAM}")
+list(APPEND _gdb_args -ex "info pretty-printer" -ex continue "${PROGRAM}")
 
 execute_process(COMMAND "${GDB}" ${_gdb_args} OUTPUT_VARIABLE _out ERROR_VARIABLE _err
                 RESULT_VARIABLE _rc TIMEOUT 120)
@@ -34,19 +37,33 @@ endif()
 
 set(_failures 0)
 
-# expect(<regex> <what>): the output matches <regex>.
-function(expect regex what)
-    if(NOT _out MATCHES "${regex}")
-        message(SEND_ERROR "gdb.printers: ${what}\n  expected to match: ${regex}")
+# expect(<regex part>... <what>): the output matches the regex, the concatenation of every
+# argument but the last, which says what is checked. (Each argument is read by its number: a
+# list would split or join them wrongly at the regexes' brackets.)
+function(expect)
+    math(EXPR _last "${ARGC} - 1")
+    math(EXPR _before "${_last} - 1")
+    set(_regex "")
+    foreach(_n RANGE 0 ${_before})
+        string(APPEND _regex "${ARGV${_n}}")
+    endforeach()
+    if(NOT _out MATCHES "${_regex}")
+        message(SEND_ERROR "gdb.printers: ${ARGV${_last}}\n  expected to match: ${_regex}")
         math(EXPR _failures "${_failures} + 1")
         set(_failures ${_failures} PARENT_SCOPE)
     endif()
 endfunction()
 
-# reject(<regex> <what>): the output does not match <regex>.
-function(reject regex what)
-    if(_out MATCHES "${regex}")
-        message(SEND_ERROR "gdb.printers: ${what}\n  expected no match for: ${regex}")
+# reject(<regex part>... <what>): the output does not match the regex (as for expect).
+function(reject)
+    math(EXPR _last "${ARGC} - 1")
+    math(EXPR _before "${_last} - 1")
+    set(_regex "")
+    foreach(_n RANGE 0 ${_before})
+        string(APPEND _regex "${ARGV${_n}}")
+    endforeach()
+    if(_out MATCHES "${_regex}")
+        message(SEND_ERROR "gdb.printers: ${ARGV${_last}}\n  expected no match for: ${_regex}")
         math(EXPR _failures "${_failures} + 1")
         set(_failures ${_failures} PARENT_SCOPE)
     endif()
@@ -72,7 +89,8 @@ set(_brie "{kind = \"Brie\", age = 3}")
 set(_parmesan "{kind = \"Parmesan\", age = 24}")
 
 # Handles: a ref's counts and referent. r is held by r and r2, and observed by w, p and one entry
-# in each of stock and price: weak_count 4, without the unit the live object holds.
+# in each of stock and price: weak_count 4, without the unit the live object holds, the pin of
+# the finalizer f, and the unit of the entry erased from `tried` (retired, not yet freed).
 print_of(r _p)
 expect("${_p}weakref::ref<Cheese> \\(use_count 2, weak_count 4\\) = {referent = ${_brie}}\n"
        "ref: counts and referent")
@@ -105,7 +123,11 @@ expect("${_p}weakref::weak_key_map<Cheese, int> with 2 live entries = {[^\n]*"
 print_of(tasted _p)
 expect("${_p}weakref::weak_set<Cheese> with 1 live entry = {${_parmesan}}\n" "weak_set<Cheese>")
 
-# Local flavour: lr is observed by lw and one entry of each container.
+# An erased entry is gone from its container at once, though its memory waits.
+print_of(tried _p)
+expect("${_p}weakref::weak_set<Cheese> with 0 live entries\n" "weak_set with an erased entry")
+
+# Local flavour: lr is observed by lw and one entry of each container (and pinned by lf).
 print_of(lr _p)
 expect("${_p}weakref::local::ref<int> \\(use_count 1, weak_count 4\\) = {referent = 42}\n"
        "local ref")
@@ -123,9 +145,20 @@ expect("${_p}weakref::local::weak_set<int> with 1 live entry = {42}\n" "local we
 print_of(lempty _p)
 expect("${_p}weakref::local::weak_set<int> with 0 live entries\n" "empty local weak_set")
 
+# A reference prints as what it refers to.
+print_of(held _p)
+expect("${_p}weakref::ref<Cheese> \\(use_count 2, weak_count 4\\) = {referent = ${_brie}}\n"
+       "a reference to a ref")
+print_of(shelf _p)
+expect("${_p}weakref::local::weak_set<int> with 1 live entry = {42}\n" "a reference to a weak_set")
+
 # gdb lists a collection's printers sorted by name.
 expect("\n +weakref\n +proxy\n +ref\n +weak_key_map\n +weak_ref\n +weak_set\n +weak_value_map\n"
        "info pretty-printer lists the weakref printers")
+
+# The program's own counts agree (see printers_demo.cpp).
+expect("\\[Inferior 1 \\(process [0-9]+\\) exited normally\\]"
+       "printers_demo: use_count() and weak_count() return the counts checked above")
 
 if(_failures GREATER 0)
     message(FATAL_ERROR "gdb.printers: ${_failures} check(s) failed; gdb's output is above")

@@ -5,16 +5,27 @@
 # Load with `source /path/to/weakref_printers.py` (see README.md). The printers read memory only;
 # they never call into the inferior, so they work on core files and stopped threads alike.
 #
-# What they rely on (include/weakref/detail/control_block.hpp and weak_table.hpp):
-# - A handle holds one pointer, `ptr_`, the object's own address. The control block sits the
-#   16 bytes immediately below the object and starts with the counts: in weakref:: one 64-bit
-#   word, strong in the low 32 bits and weak in the high 32 bits; in weakref::local:: two 32-bit
-#   words, strong then weak. The weak count includes one unit held while strong != 0.
+# What they rely on (include/weakref/detail/control_block.hpp, death_hooks.hpp, weak_table.hpp
+# and reclamation.hpp):
+# - A handle holds one pointer, `ptr_`, the object's own address. The control block is the 16
+#   bytes immediately below the object: first the counts (weakref::, one 64-bit word: strong in
+#   the low 32 bits, weak in the high 32; weakref::local::, two 32-bit words, strong then weak),
+#   then the hook-list head: the newest death hook, or an end tag with bit 0 set; bit 1 is the
+#   hook lock. The weak count holds 1 for the live object (while strong != 0) and 1 per armed
+#   finalizer's pin, besides the observers.
+# - A death hook is three words: the next hook (or the end tag), its link, its sink. A sink
+#   starts with `remove`, null for a finalizer.
+# - weakref:: containers retire what they take out of a table (per-thread rings of
+#   epoch_domain::instance()'s domain) and free it after a grace period: an entry keeps its
+#   weak unit on its referent till then, and so does a unit a re-pointed entry let go of.
+#   weak_count() waits for that grace period, so those units are not counted either.
 # - A container holds `table_` (a table_handle) holding `table_`, a pointer (std::atomic in
 #   weakref::, plain_cell in weakref::local::) to a weak_table, null before the first insert.
-#   The table has `shards_`, each with `buckets` (2^bucket_bits chain heads, or null) and
-#   chains through table_entry::next_. An entry's `object_` is its referent's address; a
-#   weak_value_map entry adds `key`, a weak_key_map entry adds `value`.
+#   The table has `shards_`; each shard's `heads` points to a bucket_array (null before the
+#   first insert): `bits`, then 2^bits bucket heads. A chain runs through table_entry::chain_;
+#   an entry's `object_` is its referent's address. After the table_entry base, a
+#   weak_value_map entry has `key`; a weak_key_map entry has `state_` (0 while the value is
+#   readers' to use) and `storage_`, which holds the value; a weak_set entry has nothing.
 
 import re
 
@@ -23,13 +34,24 @@ import gdb.printing
 import gdb.types
 
 _BLOCK_SIZE = 16  # the control block sits this many bytes below every object
-_MAX_ENTRIES = 1000000  # a walk stops here: a corrupt chain must not hang the debugger
+_END_BIT = 1  # a hook-list word with this bit set is the end tag, not a hook
+_LOCK_BIT = 2  # the hook lock, in the hook-list head
+_MAX_STEPS = 1000000  # a walk stops here: a corrupt list must not hang the debugger
+_LIVE = 0  # weak_key_map entry state_: the value is there for readers
 
 _STRING_NAMES = re.compile(
     r"std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> ?>"
     r"|std::__cxx11::basic_string<char>"
     r"|std::basic_string<char, std::char_traits<char>, std::allocator<char> ?>"
 )
+
+# The functions a retired item is freed with, when it holds a weak unit: a container's entry
+# (Entry::free) and a unit let go of by a re-pointed entry (graveyard::release_unit).
+_ENTRY_FREE = re.compile(r"^weakref::detail::basic_weak_\w+<.*>::entry::free(\(void ?\*\))?$")
+_UNIT_RELEASE = re.compile(
+    r"^weakref::detail::weak_table<.*>::graveyard::release_unit(\(void ?\*\))?$")
+_DOMAIN = "'weakref::detail::epoch_domain::instance()::domain'"
+_ATOMIC_ENTRY = "weakref::detail::table_entry<weakref::detail::atomic_policy>"
 
 
 def _short(type_name):
@@ -68,27 +90,144 @@ def _scalar(value):
     raise gdb.GdbError("weakref printers: cannot unwrap a value of type %s" % value.type)
 
 
-def _u32(address):
-    return int(gdb.Value(address).cast(gdb.lookup_type("unsigned int").pointer()).dereference())
+def _unsigned(size):
+    """The unsigned integer type of `size` bytes."""
+    for name in ("unsigned char", "unsigned short", "unsigned int", "unsigned long",
+                 "unsigned long long"):
+        t = gdb.lookup_type(name)
+        if t.sizeof == size:
+            return t
+    raise gdb.GdbError("weakref printers: no %d-byte integer type" % size)
 
 
-def _u64(address):
-    t = gdb.lookup_type("unsigned long long")
-    return int(gdb.Value(address).cast(t.pointer()).dereference())
+def _words(address, n, size=None):
+    """`n` unsigned integers of `size` bytes (a pointer's by default) at `address`, read at
+    once."""
+    if size is None:
+        size = gdb.lookup_type("void").pointer().sizeof
+    array = _unsigned(size).array(n - 1)
+    values = gdb.Value(address).cast(array.pointer()).dereference()
+    return [int(values[i]) for i in range(n)]
+
+
+def _raw_counts(block, local):
+    """(strong, weak) as the block stores them."""
+    if local:
+        strong, weak = _words(block, 2, 4)
+        return strong, weak
+    (both,) = _words(block, 1, 8)
+    return both & 0xFFFFFFFF, both >> 32
+
+
+def _finalizer_pins(block):
+    """The armed finalizers in the block's hook list: hooks whose sink has no `remove`."""
+    pins = 0
+    removes = {}  # sink -> its remove; one container's sink serves all its entries
+    (w,) = _words(block + _BLOCK_SIZE // 2, 1)
+    w &= ~_LOCK_BIT
+    for _ in range(_MAX_STEPS):
+        if w & _END_BIT or w == 0:
+            break
+        next_hook, _link, sink = _words(w, 3)
+        if sink not in removes:
+            (removes[sink],) = _words(sink, 1)
+        pins += 1 if removes[sink] == 0 else 0
+        w = next_hook
+    return pins
+
+
+def _function_name(pc):
+    """The name of the function at `pc`, or None."""
+    try:
+        block = gdb.block_for_pc(pc)
+    except RuntimeError:
+        block = None
+    while block is not None and block.function is None:
+        block = block.superblock
+    if block is not None:
+        return block.function.name
+    try:
+        text = gdb.execute("info symbol 0x%x" % pc, to_string=True)
+    except gdb.error:
+        return None
+    name = text.split(" in section ")[0].strip()
+    return None if name.startswith("No symbol") else name
+
+
+def _domain():
+    """The reclamation domain of weakref:: tables, or None if the program has none."""
+    try:
+        d = gdb.parse_and_eval(_DOMAIN)
+    except gdb.error:
+        return None
+    return None if int(d) == 0 else d.dereference()
+
+
+def _rings(domain):
+    """Every ring of retired items of `domain`: each thread's, then those of exited threads."""
+    r = _scalar(domain["records_"])
+    for _ in range(_MAX_STEPS):
+        if int(r) == 0:
+            break
+        record = r.dereference()
+        yield record["ring"]
+        r = record["next"]
+    yield domain["orphans_"]
+
+
+def _lookup_pointer(type_name):
+    """A pointer to `type_name`, or False if the debug info lacks the type."""
+    try:
+        return gdb.lookup_type(type_name).pointer()
+    except gdb.error:
+        return False
+
+
+def _retired_units(block):
+    """Weak units on `block` held by retired items of weakref:: tables: entries a container
+    took out, and units a re-pointed entry let go of. weak_count() waits for them to be freed."""
+    domain = _domain()
+    if domain is None:
+        return 0
+    names = {}  # free function -> name
+    entry_pointer = None
+    units = 0
+    for ring in _rings(domain):
+        size, first, capacity = int(ring["size_"]), int(ring["first_"]), int(ring["capacity_"])
+        if size == 0 or capacity == 0 or size > capacity:
+            continue
+        items = ring["items_"]
+        items = items.cast(items.type.target().array(capacity - 1).pointer()).dereference()
+        for i in range(size):
+            item = items[(first + i) & (capacity - 1)]
+            free, p = int(item["free"]), int(item["p"])
+            if free not in names:
+                names[free] = _function_name(free) or ""
+            if _UNIT_RELEASE.match(names[free]):
+                units += 1 if p == block else 0
+            elif _ENTRY_FREE.match(names[free]):
+                if entry_pointer is None:
+                    entry_pointer = _lookup_pointer(_ATOMIC_ENTRY)
+                if entry_pointer is False:
+                    continue  # no debug info for entries: they cannot be read
+                entry = gdb.Value(p).cast(entry_pointer).dereference()
+                units += 1 if int(_scalar(entry["object_"])) - _BLOCK_SIZE == block else 0
+    return units
 
 
 def counts_of(object_address, local):
     """(strong, weak observers) of the object at `object_address`, read from its block.
 
-    The weak count is given as weak_count() gives it: without the unit the live object holds.
+    The weak count is given as weak_count() gives it: the weak units without the one the live
+    object holds, the armed finalizers' pins, and the units of retired container entries.
     """
     block = object_address - _BLOCK_SIZE
-    if local:
-        strong, weak = _u32(block), _u32(block + 4)
-    else:
-        both = _u64(block)
-        strong, weak = both & 0xFFFFFFFF, both >> 32
-    return strong, weak - (1 if strong != 0 else 0)
+    strong, weak = _raw_counts(block, local)
+    weak -= 1 if strong != 0 else 0
+    weak -= _finalizer_pins(block)
+    if not local:
+        weak -= _retired_units(block)
+    return strong, max(weak, 0)
 
 
 # --- Handles -----------------------------------------------------------------------------------
@@ -126,10 +265,12 @@ class _HandlePrinter(object):
         return "%s (use_count %d, weak_count %d)" % (self.name, strong, weak)
 
     def children(self):
-        state = self._state()
-        if state is None or state == "unreadable" or state[0] == 0:
-            return iter(())
-        return iter([("referent", self.pointer.dereference())])
+        address = int(self.pointer)
+        try:
+            alive = address != 0 and _raw_counts(address - _BLOCK_SIZE, self.local)[0] != 0
+        except gdb.MemoryError:
+            alive = False
+        return iter([("referent", self.pointer.dereference())] if alive else ())
 
 
 def _ref_printer(value):
@@ -147,20 +288,10 @@ def _proxy_printer(value):
 # --- Containers --------------------------------------------------------------------------------
 
 
-def _own_field(struct_type, name):
-    """The field `name` declared in `struct_type` itself, not in a base: table_entry's next_
-    (the bucket chain), not death_hook's next_ (the death list)."""
-    for field in struct_type.fields():
-        if field.name == name and not field.is_base_class:
-            return field
-    raise gdb.GdbError("weakref printers: %s has no member %s" % (struct_type, name))
-
-
 class _ContainerPrinter(object):
     """Walks a container's table and yields its live entries; subclasses say what to show."""
 
     hint = None
-    kind = None
 
     def __init__(self, value):
         self.value = value
@@ -178,50 +309,65 @@ class _ContainerPrinter(object):
             entry = gdb.lookup_type(str(self.basic) + "::entry")
         return entry.strip_typedefs()
 
-    def _entries(self):
-        """(entry, strong count) for every entry in every chain, dead or alive."""
+    def _walk(self):
+        """(entries, resizing): every entry in every chain, dead or alive, in hash order; and
+        whether a shard was stopped in the middle of growing its buckets (its chains are being
+        moved then, and the walk may miss some of their entries)."""
         table = self._table()
         if table is None:
-            return
+            return [], False
         entry_type = self._entry_type(table)
+        base_type = entry_type.fields()[0].type.strip_typedefs()  # table_entry<Policy>
         shards = table.dereference()["shards_"]
         low, high = shards.type.strip_typedefs().range()
-        seen = 0
+        entries, seen, resizing = [], set(), False
         for i in range(low, high + 1):
             shard = shards[i]
-            buckets = shard["buckets"]
-            if int(buckets) == 0:
+            resizing = resizing or int(_scalar(shard["resizing"])) % 2 == 1
+            heads = _scalar(shard["heads"])
+            if int(heads) == 0:
                 continue
-            base_type = buckets.type.strip_typedefs().target().target().strip_typedefs()
-            next_field = _own_field(base_type, "next_")
-            for b in range(1 << int(shard["bucket_bits"])):
-                e = buckets[b]
-                while int(e) >= 4096:  # null ends a chain; nothing real lives in page zero
-                    seen += 1
-                    if seen > _MAX_ENTRIES:
-                        return
-                    entry = e.cast(entry_type.pointer()).dereference()
-                    try:
-                        strong, _ = counts_of(int(entry["object_"]), self.local)
-                    except gdb.MemoryError:
-                        strong = 0
-                    yield entry, strong
-                    e = e.dereference()[next_field]
+            bits = int(heads.dereference()["bits"])
+            if bits >= 48:
+                raise gdb.MemoryError("a bucket array of 2^%d buckets" % bits)
+            slots = _words(int(heads) + heads.type.target().sizeof, 1 << bits)
+            for e in slots:
+                while e != 0 and e not in seen and len(seen) < _MAX_STEPS:
+                    seen.add(e)
+                    base = gdb.Value(e).cast(base_type.pointer()).dereference()
+                    entries.append(gdb.Value(e).cast(entry_type.pointer()).dereference())
+                    e = int(_scalar(base["chain_"]))
+        return entries, resizing
+
+    def _shown(self, entry):
+        """Whether the container's observers see `entry`: its referent lives (it may be dying
+        on another thread at the stop), and the subclass agrees."""
+        try:
+            strong, _ = _raw_counts(int(_scalar(entry["object_"])) - _BLOCK_SIZE, self.local)
+        except gdb.MemoryError:
+            return False
+        return strong != 0 and self._entry_visible(entry)
+
+    def _entry_visible(self, entry):
+        return True
 
     def _live(self):
-        for entry, strong in self._entries():
-            if strong != 0:  # a referent dying on another thread: already gone for users
-                yield entry
+        entries, _ = self._walk()
+        return [entry for entry in entries if self._shown(entry)]
 
     def _referent(self, entry, element_type):
-        return entry["object_"].cast(element_type.pointer()).dereference()
+        return _scalar(entry["object_"]).cast(element_type.pointer()).dereference()
 
     def to_string(self):
         try:
-            live = sum(1 for _ in self._live())
+            entries, resizing = self._walk()
+            live = sum(1 for entry in entries if self._shown(entry))
         except gdb.MemoryError:
             return "%s <unreadable>" % self._name()
-        return "%s with %d live %s" % (self._name(), live, "entry" if live == 1 else "entries")
+        text = "%s with %d live %s" % (self._name(), live, "entry" if live == 1 else "entries")
+        if resizing:
+            text += " (stopped while its buckets grow: some entries may be missing)"
+        return text
 
     def display_hint(self):
         return self.hint
@@ -258,11 +404,16 @@ class _WeakKeyMapPrinter(_ContainerPrinter):
         k, v = _template_arg(self.basic, 0), _template_arg(self.basic, 1)
         return "%sweak_key_map<%s, %s>" % (_flavour(self.basic), _short(k), _short(v))
 
+    def _entry_visible(self, entry):
+        # A value being replaced or removed at the stop is no reader's any more (with_value).
+        return int(entry["state_"]) == _LIVE
+
     def children(self):
         k = _template_arg(self.basic, 0).strip_typedefs()
+        v = _template_arg(self.basic, 1).strip_typedefs()
         for i, entry in enumerate(self._live()):
             yield "[%d]" % (2 * i), self._referent(entry, k)
-            yield "[%d]" % (2 * i + 1), entry["value"]
+            yield "[%d]" % (2 * i + 1), entry["storage_"].address.cast(v.pointer()).dereference()
 
 
 class _WeakSetPrinter(_ContainerPrinter):
