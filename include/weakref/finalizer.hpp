@@ -29,20 +29,29 @@ template <class Policy> struct finalizer_node : hook_sink<Policy> {
     static constexpr unsigned done = 2;     // its callback ran and was destroyed
     static constexpr unsigned detached = 3; // detached unrun; the callback was destroyed
 
-    finalizer_node(block* b, void (*call)(finalizer_node*) noexcept,
+    finalizer_node(block* b, void (*invoke)(finalizer_node*) noexcept,
                    void (*drop)(finalizer_node*) noexcept,
                    void (*destroy)(finalizer_node*) noexcept) noexcept
-        : hook_sink<Policy>{nullptr, &finish_of}, hook_(this), block_(b), call_(call), drop_(drop),
-          destroy_(destroy) {}
+        : hook_sink<Policy>{nullptr, &finish_of}, hook_(this), block_(b), invoke_(invoke),
+          drop_(drop), destroy_(destroy) {}
 
-    /// Pass 3 of the death: the callback runs unless a detach or a f() call won.
-    static void finish_of(hook_sink<Policy>* self, death_hook<Policy>* /*hook*/) noexcept {
+    /// Pass 3 of the death: the callback runs (now) unless a detach or a f() call won; the
+    /// callable's destruction, which may drop the last ref to another object, is put off with
+    /// the death's other destructions where the stack is nearly used up.
+    static void finish_of(hook_sink<Policy>* self, death_hook<Policy>* /*hook*/,
+                          bool put_off) noexcept {
         auto* n = static_cast<finalizer_node*>(self);
-        if (n->try_claim()) {
-            n->block_->release_weak(); // the pin; the dying object's own unit keeps the block
-            n->run_claimed();
+        if (!n->try_claim()) {
+            n->release(); // the death chain's reference
+            return;
         }
-        n->release(); // the death chain's reference
+        n->block_->release_weak(); // the pin; the dying object's own unit keeps the block
+        n->invoke();
+        if (WEAKREF_UNLIKELY(put_off)) {
+            teardown::defer(n, &retire_after_call);
+        } else {
+            retire_after_call(n);
+        }
     }
 
     bool try_claim() noexcept { return win(claimed); }
@@ -58,10 +67,15 @@ template <class Policy> struct finalizer_node : hook_sink<Policy> {
         b->release_weak(); // may free the block: not used after this
     }
 
-    /// Runs and destroys the callable (after a won claim), then reports done.
-    void run_claimed() noexcept {
+    /// Runs the callable (after a won claim); the caller then calls finish_call.
+    void invoke() noexcept {
         runner_.store(Policy::this_thread(), std::memory_order_relaxed);
-        call_(this); // noexcept: a throwing callback ends the program
+        invoke_(this); // noexcept: a throwing callback ends the program
+    }
+
+    /// Destroys the callable after its call, then reports done.
+    void finish_call() noexcept {
+        drop_(this);
         // release: a scoped_finalizer waiting on another thread sees the callback's effects,
         // and the destruction of the callable and its captures, before it returns.
         state_.store(done, std::memory_order_release);
@@ -71,7 +85,7 @@ template <class Policy> struct finalizer_node : hook_sink<Policy> {
     void drop_callable() noexcept { drop_(this); }
 
     [[nodiscard]] unsigned state() const noexcept {
-        // acquire: pairs with run_claimed's release (see detach_and_wait).
+        // acquire: pairs with finish_call's release (see detach_and_wait).
         return state_.load(std::memory_order_acquire);
     }
 
@@ -90,11 +104,18 @@ template <class Policy> struct finalizer_node : hook_sink<Policy> {
     typename Policy::template cell<std::uint32_t> handles_{2};
     typename Policy::template cell<unsigned> state_{armed};
     typename Policy::template cell<typename Policy::thread_id> runner_{};
-    void (*call_)(finalizer_node*) noexcept;    // runs, then destroys, the callable
-    void (*drop_)(finalizer_node*) noexcept;    // destroys the callable unrun
+    void (*invoke_)(finalizer_node*) noexcept;  // runs the callable
+    void (*drop_)(finalizer_node*) noexcept;    // destroys the callable
     void (*destroy_)(finalizer_node*) noexcept; // frees the node (the callable is gone)
 
 private:
+    /// After the death ran the callback: the callable goes, then the chain's reference.
+    static void retire_after_call(void* self) noexcept {
+        auto* n = static_cast<finalizer_node*>(self);
+        n->finish_call();
+        n->release(); // the death chain's reference
+    }
+
     bool win(unsigned to) noexcept {
         unsigned expected = armed;
         // acq_rel: the winner sees the registration's setup; every loser, reading the
@@ -107,18 +128,16 @@ private:
 template <class Policy, class F> struct finalizer_node_of : finalizer_node<Policy> {
     template <class Arg>
     finalizer_node_of(control_block<Policy>* b, Arg&& fn)
-        : finalizer_node<Policy>(b, &call, &drop, &destroy) {
+        : finalizer_node<Policy>(b, &invoke, &drop, &destroy) {
         ::new (static_cast<void*>(storage_)) F(std::forward<Arg>(fn));
     }
     finalizer_node_of(const finalizer_node_of&) = delete;
     finalizer_node_of& operator=(const finalizer_node_of&) = delete;
-    ~finalizer_node_of() = default; // the callable was destroyed by call or drop
+    ~finalizer_node_of() = default; // the callable was destroyed by drop
 
     F& fn() noexcept { return *std::launder(reinterpret_cast<F*>(storage_)); }
-    static void call(finalizer_node<Policy>* n) noexcept {
-        auto* self = static_cast<finalizer_node_of*>(n);
-        self->fn()();
-        self->fn().~F();
+    static void invoke(finalizer_node<Policy>* n) noexcept {
+        static_cast<finalizer_node_of*>(n)->fn()();
     }
     static void drop(finalizer_node<Policy>* n) noexcept {
         static_cast<finalizer_node_of*>(n)->fn().~F();
@@ -174,8 +193,14 @@ public:
         if (node_ == nullptr || !node_->try_claim()) {
             return false;
         }
-        node_->unlink_and_unpin();
-        node_->run_claimed();
+        // Our own reference for the call: the callback may destroy this finalizer (or its
+        // scoped_finalizer), and with it the last handle to the node.
+        node* n = node_;
+        n->add_handle();
+        n->unlink_and_unpin();
+        n->invoke();
+        n->finish_call();
+        n->release();
         return true;
     }
 
@@ -203,7 +228,7 @@ private:
         if (detach_state() != detach_result::running) {
             return;
         }
-        // acquire (in state()): pairs with the release in run_claimed; the callback's effects
+        // acquire (in state()): pairs with the release in finish_call; the callback's effects
         // and the callable's destruction are visible.
         for (unsigned spins = 0; node_->state() == node::claimed;) {
             if (node_->runner_.load(std::memory_order_relaxed) == Policy::this_thread()) {

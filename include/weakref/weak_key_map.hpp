@@ -109,6 +109,8 @@ private:
             auto* self = static_cast<listener*>(l);
             self->call(self, e.key(), std::move(e.value()), cause);
         }
+        // Whether the listener is given the referent (then a removal holds it until told).
+        static constexpr bool listener_sees_referent = true;
         static void drop_payload(entry& e) noexcept {
             e.seize();
             // Seized: no reader touches the value any more, and only this thread destroys it.
@@ -124,12 +126,24 @@ private:
                 e.state_ = gone;
             }
         }
-        static void free(void* p) noexcept { delete static_cast<entry*>(p); }
+        /// The table's unit, dropped after the grace period; the entry goes with the last pin.
+        static void free(void* p) noexcept { static_cast<entry*>(p)->unpin(); }
+
+        /// Keeps the entry's memory while a member works on its value with no epoch guard held
+        /// (user code never runs inside a lookup's guard: see access). Taken inside a guard.
+        void pin() const noexcept { pins_.fetch_add(1, std::memory_order_relaxed); }
+        void unpin() const noexcept {
+            // acq_rel: the last one frees the entry after every other pin's last use of it.
+            if (pins_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                delete const_cast<entry*>(this);
+            }
+        }
 
         static constexpr unsigned char live = 0;   // readers may use the value
         static constexpr unsigned char seized = 1; // taken by a remover: readers must not
         static constexpr unsigned char gone = 2;   // destroyed
 
+        mutable typename Policy::template cell<std::uint32_t> pins_{1}; // the table's, + users
         mutable value_lock lock_;
         unsigned char state_ = live; // under lock_
         alignas(V) unsigned char storage_[sizeof(V)];
@@ -325,18 +339,7 @@ public:
     /// Removes `key`'s entry, destroying its V outside the lock; returns whether it was there
     /// (the listener is told `erased`).
     bool erase(const key_type& key) { return erase(key.get()); }
-    bool erase(const K* key) {
-        table* t = table_.get();
-        if (t == nullptr || key == nullptr) {
-            return false;
-        }
-        const std::size_t h = identity_hash(key);
-        shard& s = t->shard_for(h);
-        graveyard grave(*t, removal_cause::erased);
-        guard lock(s.mutex);
-        entry* e = table::find(s, h, same(key));
-        return e != nullptr && t->remove(s, e, grave);
-    }
+    bool erase(const K* key) { return erase_from(table_.get(), key, nullptr); }
 
     /// Removes the entry and returns its value (the listener, told `erased`, receives the
     /// moved-from value).
@@ -377,6 +380,8 @@ public:
         if (t == nullptr) {
             return 0;
         }
+        // From here on only `t` (pinned) is used, never `this`: a value's destructor or the
+        // listener, run by an erase, may destroy the map.
         typename table::pin held(*t);
         std::size_t erased = 0;
         for (shard& s : *t) {
@@ -391,13 +396,25 @@ public:
                 });
             }
             for (const key_type& k : offered) {
+                const std::size_t h = identity_hash(k.get());
+                const entry* e = nullptr;
+                {
+                    typename table::read_guard reading(*t);
+                    e = table::find(t->shard_for(h), h, same(k.get()));
+                    if (e == nullptr) {
+                        continue;
+                    }
+                    e->pin();
+                }
                 bool chosen = false;
-                access(k.get(), [&](V& v) {
+                e->with_value([&](V& v) {
                     chosen = static_cast<bool>(pred(static_cast<const K&>(*k), std::as_const(v)));
                 });
-                if (chosen && erase(k)) {
+                // Only the entry the predicate saw: a value assigned meanwhile is another's.
+                if (chosen && erase_from(t, k.get(), e)) {
                     ++erased;
                 }
+                e->unpin();
             }
         }
         return erased;
@@ -557,25 +574,50 @@ private:
         return [key](const entry& e) { return e.object() == key; };
     }
 
-    /// Finds the live entry of `key` and runs `f(V&)` under its value lock; true if it ran.
-    /// An entry being replaced or removed right now is looked up again.
-    template <class F> bool access(const K* key, F&& f) const {
-        const table* t = table_.get();
+    /// Finds the live entry of `key` in `t` and runs `f(V&)` under its value lock; true if it
+    /// ran. The entry is found inside an epoch guard and pinned; `f` (user code) runs after
+    /// the guard, so that no reclamation ever waits for it. An entry being replaced or removed
+    /// right now is looked up again.
+    template <class F> static bool access(const table* t, const K* key, F&& f) {
         if (t == nullptr || key == nullptr) {
             return false;
         }
         const std::size_t h = identity_hash(key);
         for (unsigned spins = 0;;) {
-            typename table::read_guard reading(*t);
-            const entry* e = table::find(t->shard_for(h), h, same(key));
-            if (e == nullptr || e->block()->expired()) {
-                return false;
+            const entry* e = nullptr;
+            {
+                typename table::read_guard reading(*t);
+                e = table::find(t->shard_for(h), h, same(key));
+                if (e == nullptr || e->block()->expired()) {
+                    return false;
+                }
+                e->pin();
             }
-            if (e->with_value(f)) {
+            const bool ran = e->with_value(f);
+            e->unpin();
+            if (ran) {
                 return true;
             }
             Policy::pause(spins); // seized: its replacement (or removal) is a moment away
         }
+    }
+    template <class F> bool access(const K* key, F&& f) const {
+        return access(table_.get(), key, std::forward<F>(f));
+    }
+
+    /// Erases `key`'s entry from `t` (erase, and erase_if after its predicate, which may have
+    /// destroyed the map but not the table it pinned). With `only`, only if the entry is still
+    /// that one.
+    static bool erase_from(table* t, const K* key, const entry* only) {
+        if (t == nullptr || key == nullptr) {
+            return false;
+        }
+        const std::size_t h = identity_hash(key);
+        shard& s = t->shard_for(h);
+        graveyard grave(*t, removal_cause::erased);
+        guard lock(s.mutex);
+        entry* e = table::find(s, h, same(key));
+        return e != nullptr && (only == nullptr || e == only) && t->remove(s, e, grave);
     }
 
     template <class... Args> bool put(const key_type& key, bool assign, Args&&... args) {

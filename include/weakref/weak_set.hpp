@@ -38,6 +38,8 @@ private:
             auto* self = static_cast<listener*>(l);
             self->call(self, e.element(), cause);
         }
+        // Whether the listener is given the referent (then a removal holds it until told).
+        static constexpr bool listener_sees_referent = true;
         static void drop_payload(entry& /*unused*/) noexcept {}
         static void free(void* p) noexcept { delete static_cast<entry*>(p); }
     };
@@ -119,18 +121,7 @@ public:
 
     /// Removes `r`'s referent; returns whether it was in the set (listener: `erased`).
     bool erase(const value_type& r) { return erase(r.get()); }
-    bool erase(const T* p) {
-        table* t = table_.get();
-        if (t == nullptr || p == nullptr) {
-            return false;
-        }
-        const std::size_t h = identity_hash(p);
-        shard& s = t->shard_for(h);
-        graveyard grave(*t, removal_cause::erased);
-        guard lock(s.mutex);
-        entry* e = table::find(s, h, same(p));
-        return e != nullptr && t->remove(s, e, grave);
-    }
+    bool erase(const T* p) { return erase_from(table_.get(), p); }
 
     /// Removes and returns some live element (empty if none); the listener is told `erased`.
     value_type pop() {
@@ -159,9 +150,22 @@ public:
     /// Erases the live elements for which `pred(const T&)` is true; returns how many. Each
     /// live element is offered once, held strongly, with no lock of the set held.
     template <class Pred> std::size_t erase_if(Pred pred) {
+        table* t = table_.get();
+        if (t == nullptr) {
+            return 0;
+        }
+        // From here on only `t` (pinned) is used, never `this`: the listener, told of an
+        // erase, may destroy the set.
+        typename table::pin held(*t);
+        std::vector<value_type> offered;
+        t->collect(offered, [](std::vector<value_type>& o, const entry& e) {
+            if (e.block()->try_add_strong()) {
+                o.emplace_back(e.element(), adopt);
+            }
+        });
         std::size_t erased = 0;
-        for (const value_type& r : items()) {
-            if (pred(static_cast<const T&>(*r)) && erase(r)) {
+        for (const value_type& r : offered) {
+            if (pred(static_cast<const T&>(*r)) && erase_from(t, r.get())) {
                 ++erased;
             }
         }
@@ -367,6 +371,20 @@ public:
     }
 
 private:
+    /// Erases `p` from `t` (erase, and erase_if after its predicate, which may have destroyed
+    /// the set but not the table it pinned).
+    static bool erase_from(table* t, const T* p) {
+        if (t == nullptr || p == nullptr) {
+            return false;
+        }
+        const std::size_t h = identity_hash(p);
+        shard& s = t->shard_for(h);
+        graveyard grave(*t, removal_cause::erased);
+        guard lock(s.mutex);
+        entry* e = table::find(s, h, same(p));
+        return e != nullptr && t->remove(s, e, grave);
+    }
+
     static auto same(const void* p) {
         return [p](const entry& e) { return e.object() == p; };
     }

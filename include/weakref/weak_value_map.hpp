@@ -73,6 +73,8 @@ private:
             auto* self = static_cast<listener*>(l);
             self->call(self, e.key, cause);
         }
+        // Whether the listener is given the referent (then a removal holds it until told).
+        static constexpr bool listener_sees_referent = false;
         static void drop_payload(entry& /*unused*/) noexcept {}
         static void free(void* p) noexcept { delete static_cast<entry*>(p); }
     };
@@ -232,22 +234,31 @@ public:
         if (t == nullptr) {
             return 0;
         }
+        // From here on only locals are used, never `this`: the listener, told of an erase, may
+        // destroy the map. The table is pinned; the key equality is copied.
         typename table::pin held(*t);
+        const KeyEqual equal = equal_;
         std::size_t erased = 0;
         for (shard& s : *t) {
-            std::vector<value_type> offered;
+            struct offer {
+                K key;
+                std::size_t hash;
+                mapped_type value;
+            };
+            std::vector<offer> offered;
             {
                 guard lock(s.mutex);
                 offered.reserve(s.size.load(std::memory_order_relaxed));
                 table::for_each(s, [&](const entry& e) {
-                    offered.emplace_back(e.key, mapped_type()); // copies K: may throw
-                    offered.back().second = table::template lock_referent<V>(e);
+                    offered.push_back(offer{e.key, e.hash_, mapped_type()}); // copies K: may throw
+                    offered.back().value = table::template lock_referent<V>(e);
                 });
             }
-            for (value_type& item : offered) {
-                if (item.second &&
-                    pred(static_cast<const K&>(item.first), static_cast<const V&>(*item.second))) {
-                    erased += erase_if_same(item.first, item.second.get()) ? 1 : 0;
+            for (offer& item : offered) {
+                if (item.value &&
+                    pred(static_cast<const K&>(item.key), static_cast<const V&>(*item.value))) {
+                    erased +=
+                        erase_if_same(*t, equal, item.key, item.hash, item.value.get()) ? 1 : 0;
                 }
             }
         }
@@ -526,15 +537,14 @@ private:
         return e != nullptr && t->remove(s, e, grave);
     }
 
-    /// Erases `key`'s entry if it still refers to `value` (erase_if's second step).
-    bool erase_if_same(const K& key, const V* value) {
-        table* t = table_.get();
-        const std::size_t h = hash_of(key);
-        shard& s = t->shard_for(h);
-        graveyard grave(*t, removal_cause::erased);
+    /// Erases `key`'s entry from `t` if it still refers to `value` (erase_if's second step).
+    static bool erase_if_same(table& t, const KeyEqual& equal, const K& key, std::size_t h,
+                              const V* value) {
+        shard& s = t.shard_for(h);
+        graveyard grave(t, removal_cause::erased);
         guard lock(s.mutex);
-        entry* e = table::find(s, h, matcher(key));
-        return e != nullptr && e->value() == value && t->remove(s, e, grave);
+        entry* e = table::find(s, h, [&](const entry& x) -> bool { return equal(x.key, key); });
+        return e != nullptr && e->value() == value && t.remove(s, e, grave);
     }
 
     template <class Q> mapped_type take_impl(const Q& key) {

@@ -27,7 +27,8 @@ struct alignas(8) block_ops {
 
 /// Outcome of taking a container's hook off a list.
 enum class detach_result {
-    detached, // it was linked and now never runs
+    detached, // it was linked, the referent lived, and the hook now never runs
+    dying,    // still linked, but the strong count is zero: the death will take it
     running,  // a death took it: it belongs to that death and its sink
     idle,     // it was not linked
 };
@@ -147,11 +148,20 @@ public:
         list.push(h);
     }
 
-    /// Takes a container's `h` off the list unless a death took it. The caller holds a unit
-    /// on this block (the entry's weak unit), so the block is alive.
-    detach_result detach(hook* h) noexcept {
+    /// Takes a container's `h` off the list unless the object's death took it or is about to.
+    /// The caller holds a unit on this block (the entry's weak unit), so the block is alive.
+    /// With `take_ref`, a detached hook comes with one strong ref for the caller, taken under
+    /// the lock (a removal listener is then told while the referent still lives).
+    ///
+    /// Between the strong count's last decrement and the death's take_all the hook is still
+    /// linked: it is left for the death (`dying`), which removes the entry and reports `died`;
+    /// detaching it would make a container report an erase of an entry whose value was dead.
+    detach_result detach(hook* h, bool take_ref = false) noexcept {
         typename head::locked list(hooks_);
         if (h->linked()) {
+            if (take_ref ? !counts_.try_add_strong() : expired()) {
+                return detach_result::dying;
+            }
             list.unlink(h, hook::idle);
             return detach_result::detached;
         }
@@ -215,11 +225,21 @@ private:
         // The counts read "dead, weak unit held" while the destructor runs, so lock() fails
         // and a weak_from_this() taken by the destructor is counted like any other.
         counts_.mark_dying();
-        teardown::run<&end_of_life>(this);
+        teardown::scope death;
+        if (WEAKREF_UNLIKELY(teardown::stack_low())) {
+            teardown::defer(this, &put_off_end_of_life);
+        } else {
+            end_of_life(this);
+        }
     }
 
     /// The strong count reached zero: every hook, then the destructor, then the weak unit.
+    /// Whether the destructions are put off (the stack is nearly used up) is decided once,
+    /// here: then the containers' values, the callables and the object go to the teardown
+    /// queue in the order they would have run, while the removals and callbacks happen now.
     WEAKREF_NOINLINE void die() noexcept {
+        teardown::scope death;
+        const bool put_off = teardown::stack_low();
         // No hook can be added from here on (that needs a strong ref), so a head read without
         // the lock that shows no hook stays so; a concurrent detach can only empty the list.
         // acquire: where a detach on another thread emptied it, its unlink (the lock's
@@ -230,13 +250,17 @@ private:
                 typename head::locked list(hooks_);
                 chain = list.take_all();
             }
-            run_hooks(chain);
+            run_hooks(chain, put_off);
         }
-        teardown::run<&end_of_life>(this);
+        if (WEAKREF_UNLIKELY(put_off)) {
+            teardown::defer(this, &put_off_end_of_life);
+        } else {
+            end_of_life(this);
+        }
     }
 
     /// The three passes of a death over the hooks it took (see hook_sink), newest first.
-    static void run_hooks(std::uintptr_t chain) noexcept {
+    static void run_hooks(std::uintptr_t chain, bool put_off) noexcept {
         // Pass 1: containers remove their entries. Those that need pass 2 stay in the chain;
         // the others belong to their sinks and are spliced out before `remove` returns.
         std::uintptr_t* at = &chain;
@@ -254,7 +278,7 @@ private:
                 *at = next;
             }
         }
-        // Pass 2: containers finish (user code: values' destructors, listeners).
+        // Pass 2: containers finish (listeners; the values' destructors).
         at = &chain;
         while (head::is_hook(*at)) {
             hook* h = head::as_hook(*at);
@@ -263,15 +287,18 @@ private:
                 continue;
             }
             *at = h->next_;
-            h->sink()->finish(h->sink(), h);
+            h->sink()->finish(h->sink(), h, put_off);
         }
         // Pass 3: everything else (finalizers), newest first.
         for (std::uintptr_t w = chain; head::is_hook(w);) {
             hook* h = head::as_hook(w);
             w = h->next_;
-            h->sink()->finish(h->sink(), h);
+            h->sink()->finish(h->sink(), h, put_off);
         }
     }
+
+    /// end_of_life, queued (a function of its own: end_of_life itself is always inlined).
+    static void put_off_end_of_life(void* self) noexcept { end_of_life(self); }
 
     /// The destructor, then the object's weak unit. Inlined into the release paths: one frame
     /// fewer per level of a nested destruction.

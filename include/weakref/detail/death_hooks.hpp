@@ -27,8 +27,10 @@ template <class Policy> struct hook_sink {
     /// the sink from now on and the death never touches it again.
     bool (*remove)(hook_sink* self, death_hook<Policy>* hook) noexcept;
     /// Pass 2 (containers) or 3 (finalizers). Runs with no lock of weakref held. From the
-    /// call on, the hook belongs to the sink.
-    void (*finish)(hook_sink* self, death_hook<Policy>* hook) noexcept;
+    /// call on, the hook belongs to the sink. Callbacks and listeners run now; with
+    /// `put_off`, the destructions (a value, a callable) go to teardown::defer, in order,
+    /// because the stack is nearly used up (the death decided once, see control_block::die).
+    void (*finish)(hook_sink* self, death_hook<Policy>* hook, bool put_off) noexcept;
 
     /// A finalizer: its weak unit pins the block but is no observer (weak_count skips it).
     [[nodiscard]] bool is_finalizer() const noexcept { return remove == nullptr; }
@@ -49,7 +51,11 @@ template <class Policy> struct death_hook {
     death_hook(const death_hook&) = delete;
     death_hook& operator=(const death_hook&) = delete;
 
-    [[nodiscard]] bool linked() const noexcept { return link_ >= first; }
+    [[nodiscard]] bool linked() const noexcept {
+        // `first`, or the (8-aligned) address of the previous hook's next_. An odd word above
+        // `running` is one a sink parked here once the hook left every list (see weak_table).
+        return link_ == first || (link_ > first && (link_ & 1U) == 0);
+    }
     [[nodiscard]] bool is_running() const noexcept { return link_ == running; }
     [[nodiscard]] hook_sink<Policy>* sink() const noexcept { return sink_; }
 

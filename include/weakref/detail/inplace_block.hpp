@@ -59,8 +59,8 @@ private:
     // Set by make_object around the constructor, restored after (constructors nest). Exported
     // (default visibility): a library built with -fvisibility=hidden whose constructor reads
     // its own copy finds nothing here, and make_object fills in the block after construction.
-    WEAKREF_EXPORT static inline thread_local under_construction<Policy>
-        constructing_{nullptr, nullptr};
+    WEAKREF_EXPORT static inline thread_local under_construction<Policy> constructing_{nullptr,
+                                                                                       nullptr};
 
     control_block<Policy>* self_block_;
 };

@@ -143,6 +143,7 @@ public:
         // 0 outside every lookup; else (epoch << 1) | 1.
         std::atomic<std::uint64_t> announced{0};
         unsigned nesting = 0;           // the owner's nested guards
+        bool transient = false;         // taken during the owner's exit: returned after use
         std::size_t since_reclaim = 0;  // the owner's retirements since it last reclaimed
         std::atomic<bool> in_use{true}; // owned by a live thread
         record* next = nullptr;         // the domain's list; never unlinked
@@ -153,7 +154,7 @@ public:
     /// Announces the calling thread inside a lookup for its lifetime. Nests.
     class guard {
     public:
-        explicit guard(epoch_domain& d) noexcept : record_(d.current()) {
+        explicit guard(epoch_domain& d) noexcept : domain_(d), record_(d.current()) {
             if (record_->nesting++ == 0) {
                 // acquire: a reader that sees an epoch sees every unlink retired before it
                 // advanced (the advance is a release).
@@ -176,10 +177,14 @@ public:
             if (--record_->nesting == 0) {
                 // release: every read of this lookup happens before a scan that sees it left.
                 record_->announced.store(0, std::memory_order_release);
+                if (WEAKREF_UNLIKELY(record_->transient)) {
+                    domain_.detach(record_); // the thread is exiting: hand it back now
+                }
             }
         }
 
     private:
+        epoch_domain& domain_;
         record* record_;
     };
 
@@ -195,9 +200,24 @@ public:
         const bool pushed = r->ring.push(retired_item{p, free, e});
         r->ring_lock.unlock();
         if (!pushed) {
-            // Out of memory for the ring: wait out a grace period and free it now.
-            synchronize(r);
-            free(p);
+            // Out of memory for the ring. Outside a lookup: wait out a grace period and free it
+            // now. Inside one (a hash or key equality that removes): this thread's own lookup
+            // may be reading it, so it goes to the orphans, or, if even that fails, is leaked
+            // rather than freed early.
+            if (r->nesting == 0) {
+                synchronize(r);
+                free(p);
+                return;
+            }
+            orphans_lock_.lock();
+            if (orphans_.push(retired_item{p, free, e})) {
+                has_orphans_.store(true, std::memory_order_relaxed);
+            }
+            orphans_lock_.unlock();
+            return;
+        }
+        if (WEAKREF_UNLIKELY(r->transient) && r->nesting == 0) {
+            detach(r); // the thread is exiting: its ring goes to the orphans now
             return;
         }
         if (++r->since_reclaim >= batch) {
@@ -424,11 +444,18 @@ WEAKREF_NOINLINE inline epoch_domain::record* epoch_domain::attach() noexcept {
         } while (!records_.compare_exchange_weak(head, r, std::memory_order_release,
                                                  std::memory_order_relaxed));
     }
-    if (!exiting_ && mine.count < thread_records::capacity) {
-        static thread_local returner on_exit; // registers the hand-back on first use
-        static_cast<void>(on_exit);
-        mine.items[mine.count++] = thread_records::held{this, r};
+    if (exiting_ || mine.count == thread_records::capacity) {
+        // Nothing hands this record back at the thread's exit: it goes back at the end of this
+        // use (see guard and retire), and is taken again next time.
+        r->transient = true;
+        cached_domain_ = this; // until detach: nested uses find this one
+        cached_record_ = r;
+        return r;
     }
+    static thread_local returner on_exit; // registers the hand-back on first use
+    static_cast<void>(on_exit);
+    mine.items[mine.count++] = thread_records::held{this, r};
+    r->transient = false;
     cached_domain_ = this;
     cached_record_ = r;
     return r;
@@ -458,6 +485,10 @@ inline void epoch_domain::detach(record* r) noexcept {
     }
     r->since_reclaim = 0;
     r->nesting = 0;
+    r->transient = false;
+    if (cached_record_ == r) {
+        cached_domain_ = nullptr;
+    }
     // release: the next owner (its acquire in attach) sees the record as we left it.
     r->in_use.store(false, std::memory_order_release);
 }

@@ -19,12 +19,12 @@ namespace weakref::detail {
 
 /// Dropping the head of a chain in which each object holds the only ref to the next destroys
 /// the chain recursively, one level of the stack per link, exactly as std::shared_ptr does.
-/// Where the thread's stack is nearly used up, weakref stops recursing: the destructor of the
-/// object whose last ref just went (and the freeing of its memory) is put off, and runs as
-/// soon as the stack has room again, at the latest before the outermost release on this
-/// thread returns. A million-long chain therefore never overflows the stack, and a chain that
-/// fits (at least 100,000 links on an 8 MiB stack in an optimised build) is destroyed in
-/// exactly std::shared_ptr's nested order.
+/// Where the thread's stack is nearly used up, weakref stops recursing: the destructions of
+/// the death that starts there (its containers' values, its callbacks' callables, then the
+/// object itself, and the freeing of its memory) are put off, in that order, and run when the
+/// outermost death on this thread ends, before the release that started it returns. A million-long
+/// chain therefore never overflows the stack, and a chain that fits (at least 100,000 links on an 8
+/// MiB stack in an optimised build) is destroyed in exactly std::shared_ptr's nested order.
 ///
 /// Only the destructor is put off, never the death itself: the object's callbacks and its
 /// removal from every container still happen at the moment its strong count reaches zero.
@@ -34,21 +34,41 @@ class teardown {
 public:
     using step = void (*)(void*) noexcept;
 
-    /// Bytes of stack kept free below the deepest destructor weakref starts: room for the
-    /// callbacks of a death at that depth, and for the queue.
+    /// Bytes of stack kept free below the deepest destruction weakref starts (an eighth of a
+    /// small stack): room for the callbacks of a death at that depth, and for the queue.
     static constexpr std::size_t reserve = 128 * 1024;
 
-    /// Runs `Step(block)`, or queues it if the stack is nearly used up; then, if the stack has
-    /// room, runs what deeper destructions queued.
-    /// A template on the step, so that the step inlines into the caller: one frame fewer per
-    /// level of a nested destruction.
-    template <step Step> static void run(void* block) noexcept {
-        if (WEAKREF_UNLIKELY(stack_low()) && defer(block, Step)) {
-            return;
+    /// Marks a death in progress on this thread for its lifetime. The outermost one, when it
+    /// ends, runs what deeper deaths put off (first in, first out), so that every destructor
+    /// has run before the outermost release on the thread returns, on any stack.
+    class scope {
+    public:
+        scope() noexcept { ++depth_; }
+        scope(const scope&) = delete;
+        scope& operator=(const scope&) = delete;
+        ~scope() {
+            if (--depth_ == 0 && WEAKREF_UNLIKELY(queue_ != nullptr)) {
+                drain();
+            }
         }
-        Step(block);
-        if (WEAKREF_UNLIKELY(queue_ != nullptr)) {
-            drain();
+    };
+
+    /// Whether the destructions of the death starting now must be put off: true when the
+    /// thread's stack is nearly used up. A death asks once, and puts off all or none of its
+    /// destructions, in its own order (values before the object, see control_block::die).
+    static bool stack_low() noexcept {
+        const std::uintptr_t here = frame();
+        if (WEAKREF_UNLIKELY(here < low_water_)) {
+            return first_look(here);
+        }
+        return false;
+    }
+
+    /// Queues `run(block)` behind what was put off before; runs it now only if memory ran out
+    /// (then the stack may overflow, as with std::shared_ptr).
+    static void defer(void* block, step run) noexcept {
+        if (!push(block, run)) {
+            run(block);
         }
     }
 
@@ -85,14 +105,6 @@ private:
         return sp;
     }
 
-    static bool stack_low() noexcept {
-        const std::uintptr_t here = frame();
-        if (WEAKREF_UNLIKELY(here < low_water_)) {
-            return first_look(here);
-        }
-        return false;
-    }
-
     // The first check on a thread finds low_water_ at its initial maximum: it measures the
     // stack once and answers again.
     WEAKREF_NOINLINE static bool first_look(std::uintptr_t here) noexcept {
@@ -103,7 +115,7 @@ private:
         return here < low_water_;
     }
 
-    // The lowest address a destruction may start at: the stack's end plus the reserve.
+    // The lowest address a destruction may start at: the stack's end plus what is kept free.
     static std::uintptr_t measure(std::uintptr_t here) noexcept {
         std::uintptr_t bottom = 0;
 #if defined(WEAKREF_TEARDOWN_PTHREAD) && defined(__GLIBC__)
@@ -134,8 +146,8 @@ private:
         return bottom + keep;
     }
 
-    /// Queues a destruction; false (and the caller recurses) only if memory ran out.
-    static bool defer(void* block, step run_step) noexcept {
+    /// False (and nothing queued) if memory ran out.
+    static bool push(void* block, step run_step) noexcept {
         if (queue_ == nullptr) {
             void* q = ::operator new(sizeof(queue), std::nothrow);
             if (q == nullptr) {
@@ -164,12 +176,11 @@ private:
         return true;
     }
 
-    /// Runs the queued destructions in order while the stack has room (each may queue more),
-    /// and frees the queue once it is empty. Only at the low-water mark plus the reserve, so
-    /// that a drained destruction can nest a reserve's worth before it queues again.
-    static void drain() noexcept {
-        if (draining_ || frame() < low_water_ + reserve) {
-            return; // a frame nearer the top drains it
+    /// At the end of the outermost death: runs the queued destructions in order (each may
+    /// queue more, and their own deaths nest from here), then frees the queue.
+    WEAKREF_NOINLINE static void drain() noexcept {
+        if (draining_) {
+            return; // a death inside a drained destruction: the loop below runs its queue
         }
         draining_ = true;
         while (queue_->size != 0) {
@@ -189,8 +200,10 @@ private:
 
     // Trivially constructible thread_locals: no guard on the path every death takes. Exported
     // (default visibility), so that shared libraries built with -fvisibility=hidden share one
-    // queue per thread; a library that still gets its own copy drains it in its own deaths.
+    // queue per thread; a library that still gets its own copy drains it at the end of its own
+    // outermost death.
     WEAKREF_EXPORT static inline thread_local std::uintptr_t low_water_ = initial;
+    WEAKREF_EXPORT static inline thread_local unsigned depth_ = 0;
     WEAKREF_EXPORT static inline thread_local queue* queue_ = nullptr;
     WEAKREF_EXPORT static inline thread_local bool draining_ = false;
 };

@@ -122,8 +122,10 @@ template <class Policy> struct table_entry : death_hook<Policy> {
     }
     [[nodiscard]] table_entry* next_in_chain() const noexcept {
         // acquire: pairs with the release that linked the next entry, whose fields are then
-        // initialised.
-        return chain_.load(std::memory_order_acquire);
+        // initialised. Bit 0 is the orphan mark (see weak_table::mark_orphan).
+        return reinterpret_cast<table_entry*>(
+            reinterpret_cast<std::uintptr_t>(chain_.load(std::memory_order_acquire)) &
+            ~std::uintptr_t{1});
     }
 
     typename Policy::template cell<table_entry*> chain_{nullptr}; // next in the bucket
@@ -250,6 +252,21 @@ public:
         typename Policy::template cell<bool> retired{false};
     };
 
+    // The listener references held on this thread, innermost first: each graveyard's and each
+    // death's call (see tell). release() waits for the others only.
+    struct call_frame {
+        const listener* l;
+        call_frame* outer;
+    };
+    WEAKREF_EXPORT static inline thread_local call_frame* active_calls_ = nullptr;
+    static std::size_t calls_here(const listener* l) noexcept {
+        std::size_t n = 0;
+        for (const call_frame* f = active_calls_; f != nullptr; f = f->outer) {
+            n += f->l == l ? 1 : 0;
+        }
+        return n;
+    }
+
     /// The read side of a lookup: in weakref::, an epoch guard on the table's domain.
     class read_guard {
     public:
@@ -267,7 +284,15 @@ public:
     class graveyard {
     public:
         graveyard(weak_table& t, removal_cause cause) noexcept
-            : domain_(t.domain_), listener_(t.acquire_listener()), cause_(cause) {}
+            : domain_(t.domain_), listener_(t.acquire_listener()), cause_(cause),
+              holds_referents_(listener_ != nullptr && Entry::listener_sees_referent),
+              frame_{listener_, active_calls_} {
+            // The reference held here counts as this thread's own for release(), which a
+            // destructor run below may reach: it must not wait for us.
+            if (listener_ != nullptr) {
+                active_calls_ = &frame_;
+            }
+        }
         graveyard(const graveyard&) = delete;
         graveyard& operator=(const graveyard&) = delete;
         ~graveyard() {
@@ -277,6 +302,9 @@ public:
                     Entry::notify(listener_, *e, cause_);
                 }
                 Entry::drop_payload(*e); // a weak_key_map's value: destroyed now
+                if (holds_referents_) {
+                    e->block()->release_strong(); // taken by detach; may end the referent now
+                }
                 reclamation::retire(domain_, e, &Entry::free);
             }
             if (units_ != nullptr) {
@@ -286,9 +314,14 @@ public:
                 reclamation::retire(domain_, array_, &buckets::free);
             }
             if (listener_ != nullptr) {
+                active_calls_ = frame_.outer;
                 listener_->release();
             }
         }
+        /// Whether the entries buried here come with a strong ref to their referent (taken
+        /// under the hook lock by detach), released after the listener: the listener sees a
+        /// live object.
+        [[nodiscard]] bool holds_referents() const noexcept { return holds_referents_; }
         void bury(Entry* e) noexcept {
             // The hook is detached: its next_ word is free to chain the dead.
             e->next_ = reinterpret_cast<std::uintptr_t>(first_);
@@ -305,7 +338,7 @@ public:
             array_ = a;
         }
         /// The listener (with one reference held), for a `replaced` notice the caller gives
-        /// itself after the lock.
+        /// itself after the lock (directly: the graveyard's frame covers it, see tell).
         [[nodiscard]] listener* listening() const noexcept { return listener_; }
 
     private:
@@ -317,6 +350,8 @@ public:
         domain* domain_;
         listener* listener_;
         removal_cause cause_;
+        bool holds_referents_;
+        call_frame frame_;
         Entry* first_ = nullptr;
         control_block<Policy>* units_ = nullptr;
         buckets* array_ = nullptr;
@@ -368,34 +403,54 @@ public:
     /// The entry of `s` with hash `h` that `match` accepts, dead or alive; null if none. Runs
     /// `match` (the container's key equality) with no lock held.
     template <class Match> static Entry* find(const shard& s, std::size_t h, Match&& match) {
-        for (unsigned spins = 0;;) {
+        for (unsigned spins = 0, tries = 0;; ++tries) {
+            if (Policy::thread_safe && tries == 8) {
+                // Resizes (or a chain that grew past the walk's bound) kept sending this walk
+                // astray: look under the shard's lock, where nothing moves.
+                std::lock_guard<mutex_type> lock(s.mutex);
+                bool astray = false;
+                return walk(s, h, match, astray);
+            }
             // acquire: a resize that started is seen before any entry it moved.
             const unsigned seq = s.resizing.load(std::memory_order_acquire);
-            const buckets* a = s.heads.load(std::memory_order_acquire);
-            if (a == nullptr) {
-                return nullptr;
-            }
-            // A chain is at most as long as the shard is large, and the load factor is at most 1:
-            // a walk longer than the array's bucket count is one a resize sent astray. (Not the
-            // size: it sits on the writers' line.)
-            const std::size_t bound = a->count() + 64;
-            std::size_t steps = 0;
-            for (entry_base* e = a->slots()[bucket_of(h, a->bits)].load(std::memory_order_acquire);
-                 e != nullptr && ++steps <= bound; e = e->next_in_chain()) {
-                if (e->hash_ == h && match(*static_cast<Entry*>(e))) {
-                    return static_cast<Entry*>(e);
-                }
+            bool astray = false;
+            if (Entry* e = walk(s, h, match, astray)) {
+                return e;
             }
             if constexpr (!Policy::thread_safe) {
                 return nullptr;
             }
-            // A miss is true unless a resize ran meanwhile (the loads above are acquires, so
-            // this one cannot move before them).
-            if ((seq & 1U) == 0 && s.resizing.load(std::memory_order_acquire) == seq) {
+            // A miss is true unless a resize ran meanwhile or the walk gave up (the loads in
+            // walk are acquires, so this one cannot move before them).
+            if (!astray && (seq & 1U) == 0 && s.resizing.load(std::memory_order_acquire) == seq) {
                 return nullptr;
             }
             Policy::pause(spins);
         }
+    }
+
+    /// One walk of the chain of `h` in `s`'s current buckets. Sets `astray` (and returns
+    /// null) if the walk outgrew the bucket count, which only a concurrent resize or a burst of
+    /// insertions into the chain ahead of it can cause: the caller looks again.
+    template <class Match>
+    static Entry* walk(const shard& s, std::size_t h, Match& match, bool& astray) {
+        const buckets* a = s.heads.load(std::memory_order_acquire);
+        if (a == nullptr) {
+            return nullptr;
+        }
+        const std::size_t bound = a->count() + 64;
+        std::size_t steps = 0;
+        for (entry_base* e = a->slots()[bucket_of(h, a->bits)].load(std::memory_order_acquire);
+             e != nullptr; e = e->next_in_chain()) {
+            if (++steps > bound) {
+                astray = true;
+                return nullptr;
+            }
+            if (e->hash_ == h && match(*static_cast<Entry*>(e))) {
+                return static_cast<Entry*>(e);
+            }
+        }
+        return nullptr;
     }
 
     /// The entry's referent, strongly, if it lives; empty otherwise. One step: no check and
@@ -476,7 +531,7 @@ public:
     static bool retarget(shard& s, entry_base* e, void* object, graveyard& grave) noexcept {
         control_block<Policy>* const old_block = e->block();
         if (old_block->detach(e) != detach_result::detached) {
-            return false;
+            return false; // dead or dying: the caller replaces the entry, the death reports it
         }
         control_block<Policy>* const fresh = control_block<Policy>::of(object);
         fresh->add_weak();
@@ -596,7 +651,21 @@ public:
     /// still hold it (the last of them frees it then). No other thread uses the container now.
     /// Destroying a container tells no listener: the listener goes first.
     void release() noexcept {
-        set_listener(nullptr);
+        // The listener goes first, and calls of it still running on other threads (a death
+        // there) are waited for: they may use the container, which is about to go.
+        listener* l = nullptr;
+        {
+            std::lock_guard<typename table_locks<Policy>::small> lock(listener_lock_);
+            l = listener_.exchange(nullptr, std::memory_order_acq_rel);
+        }
+        if (l != nullptr) {
+            const std::size_t mine = calls_here(l);
+            // acquire: pairs with each call's release of its reference (see listener_base).
+            for (unsigned spins = 0; l->refs.load(std::memory_order_acquire) > 1 + mine;) {
+                Policy::pause(spins);
+            }
+            l->release();
+        }
         do {
             clear(removal_cause::cleared);
         } while (size() != 0);
@@ -647,6 +716,15 @@ public:
             old->release();
         }
     }
+    /// Calls `notify()` of listener `l` (one reference held by the caller), recording the call
+    /// on this thread for release(), which waits for calls on other threads only.
+    template <class Notify> static void tell(listener* l, Notify&& notify) noexcept {
+        call_frame frame{l, active_calls_};
+        active_calls_ = &frame;
+        notify();
+        active_calls_ = frame.outer;
+    }
+
     /// A copy of `from`'s listener, or null (for a copy of the container); may throw.
     static listener* clone_listener(const weak_table* from) {
         listener* l = from != nullptr ? const_cast<weak_table*>(from)->acquire_listener() : nullptr;
@@ -681,11 +759,28 @@ private:
     // entries its own destructors put back from those other threads insert.
     static inline thread_local std::size_t linked_here_ = 0;
 
-    // What an entry's hook link word holds once the entry left the table while its death was
-    // already running on another thread (see retire): that death frees it. (Not the chain
-    // link: a lookup may still be standing on the entry and walk on from it.) Nothing but the
-    // death reads a running hook's link word, and it reads it under the shard lock.
-    static constexpr std::uintptr_t orphan_link = 3;
+    // An orphan is an entry the container took out of the table while its referent's death
+    // was running or about to run on another thread (see retire): that death frees it. The
+    // mark is bit 0 of the entry's chain link, which keeps pointing at the next entry for a
+    // lookup still standing on it (lookups mask the bit); the death reads it under the shard
+    // lock. (Not the hook's link word: the death's take_all overwrites that.)
+    static void mark_orphan(entry_base* e) noexcept {
+        const auto next =
+            reinterpret_cast<std::uintptr_t>(e->chain_.load(std::memory_order_relaxed));
+        e->chain_.store(reinterpret_cast<entry_base*>(next | 1U), std::memory_order_relaxed);
+    }
+    static bool is_orphan(const entry_base* e) noexcept {
+        return (reinterpret_cast<std::uintptr_t>(e->chain_.load(std::memory_order_relaxed)) & 1U) !=
+               0;
+    }
+    // The domain parked in a dead entry's hook link word for pass 2 (bit 0 set, so that the
+    // word never reads as linked).
+    static void park_domain(entry_base* e, domain* d) noexcept {
+        e->link_ = reinterpret_cast<std::uintptr_t>(d) | 1U;
+    }
+    static domain* parked_domain(const entry_base* e) noexcept {
+        return reinterpret_cast<domain*>(e->link_ & ~std::uintptr_t{1});
+    }
 
     static void unchain(shard& s, entry_base* e) noexcept {
         s.retired.store(true, std::memory_order_relaxed);
@@ -704,15 +799,16 @@ private:
     }
 
     bool retire(entry_base* e, graveyard& grave) noexcept {
-        switch (e->block()->detach(e)) {
+        switch (e->block()->detach(e, grave.holds_referents())) {
         case detach_result::detached:
             grave.bury(static_cast<Entry*>(e));
             return true;
+        case detach_result::dying: // its death takes the hook in a moment: as running
         case detach_result::running:
             // The death thread took the hook before we took the entry: it is waiting for this
             // shard's lock in remove_of, and will find the mark and free the entry. It needs
             // the table until then.
-            e->link_ = orphan_link;
+            mark_orphan(e);
             holders_.fetch_add(1, std::memory_order_relaxed);
             return false;
         case detach_result::idle:
@@ -742,38 +838,43 @@ private:
         auto* e = static_cast<entry_base*>(hook);
         shard& s = table->shard_for(e->hash_);
         std::lock_guard<mutex_type> lock(s.mutex);
-        if (e->link_ == orphan_link) {
+        if (is_orphan(e)) {
             return true;
         }
         unchain(s, e);
         if (table->listener_.load(std::memory_order_acquire) != nullptr) {
             table->holders_.fetch_add(1, std::memory_order_relaxed);
         } else {
-            e->link_ = reinterpret_cast<std::uintptr_t>(table->domain_);
+            park_domain(e, table->domain_);
             e->sink_ = &dead_entry;
         }
         return true;
     }
 
     /// Pass 2: the listener is told (now: callbacks run at the moment of death), then what
-    /// the entry held is destroyed and its memory retired; that destruction is put off like
-    /// any destructor where the stack is nearly used up (see teardown).
-    static void finish_of(hook_sink<Policy>* sink, death_hook<Policy>* hook) noexcept {
+    /// the entry held is destroyed and its memory retired; that destruction is put off with
+    /// the death's others where the stack is nearly used up (see control_block::die).
+    static void finish_of(hook_sink<Policy>* sink, death_hook<Policy>* hook,
+                          bool put_off) noexcept {
         auto* e = static_cast<Entry*>(static_cast<entry_base*>(hook));
         if (sink != &dead_entry) {
             auto* table = static_cast<weak_table*>(sink);
             if (listener* l = table->acquire_listener()) {
-                Entry::notify(l, *e, removal_cause::died);
+                tell(l, [&] { Entry::notify(l, *e, removal_cause::died); });
                 l->release();
             }
-            e->link_ = reinterpret_cast<std::uintptr_t>(table->domain_);
+            park_domain(e, table->domain_);
             table->release_holder(); // may free the table: not used after this
         }
-        teardown::run<&free_dead_entry>(e);
+        if (WEAKREF_UNLIKELY(put_off)) {
+            teardown::defer(e, &free_dead_entry);
+        } else {
+            free_dead_entry(e);
+        }
     }
     static void free_dead_entry(void* p) noexcept {
         auto* e = static_cast<Entry*>(p);
-        auto* d = reinterpret_cast<domain*>(e->link_);
+        domain* d = parked_domain(e);
         Entry::drop_payload(*e);
         reclamation::retire(d, e, &Entry::free);
     }
