@@ -46,11 +46,14 @@ TEST_CASE("threads: ~scoped_finalizer returns only after the callback's captures
         auto r = weakref::make_ref<int>(round);
         auto owned = std::make_unique<int>(0); // what the capture writes to
         std::atomic<bool> started{false};
-        auto s = std::make_unique<weakref::scoped_finalizer>(
-            weakref::on_death(r, [&started, cap = slow_capture(owned.get())] {
-                cap();
-                started.store(true, std::memory_order_release);
-            }));
+        weakref::finalizer f = weakref::on_death(r, [&started, cap = slow_capture(owned.get())] {
+            cap();
+            started.store(true, std::memory_order_release);
+        });
+        // Another handle to the same registration, dropped only at the end of the round: the
+        // callable must not wait for the last handle to go.
+        const weakref::finalizer other = f;
+        auto s = std::make_unique<weakref::scoped_finalizer>(std::move(f));
         std::thread killer([&] { r.reset(); });
         wait_for(started);
         s.reset(); // waits for the callback and its captures
