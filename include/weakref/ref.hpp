@@ -228,6 +228,13 @@ basic_ref<T, Policy> static_ref_cast(const basic_ref<U, Policy>& r) {
 /// where it is, but not at the object's own address.
 template <class T, class U, class Policy>
 basic_ref<T, Policy> dynamic_ref_cast(const basic_ref<U, Policy>& r) {
+#if !WEAKREF_HAS_RTTI
+    static_assert(dependent_false<T>,
+                  "weakref: dynamic_ref_cast needs RTTI (this translation unit is built with "
+                  "-fno-rtti): use static_ref_cast");
+    static_cast<void>(r);
+    return {};
+#else
     T* p = dynamic_cast<T*>(r.get());
     if (p == nullptr) {
         return {};
@@ -237,6 +244,7 @@ basic_ref<T, Policy> dynamic_ref_cast(const basic_ref<U, Policy>& r) {
     }
     control_block<Policy>::of(p)->add_strong();
     return basic_ref<T, Policy>(p, adopt);
+#endif
 }
 
 /// `const_cast` of the referent.

@@ -88,6 +88,15 @@ int local_iterator_entry_erased() {
     return 0;
 }
 
+/// Without exceptions (-fno-exceptions), a throw weakref would make ends the program with
+/// the exception's message instead (WEAKREF_THROW). With exceptions it throws, as usual.
+int throw_without_exceptions() {
+    weakref::ref<int> empty;
+    auto f = weakref::on_death(empty, [] {}); // std::invalid_argument, or the end
+    std::printf("survived: alive %d\n", f.alive() ? 1 : 0);
+    return 0;
+}
+
 struct death_case {
     const char* name;
     int (*run)();
@@ -101,6 +110,7 @@ const death_case cases[] = {
     {"weak_overflow", &weak_overflow<sync_ns>},
     {"local_weak_overflow", &weak_overflow<local_ns>},
     {"local_iterator_entry_erased", &local_iterator_entry_erased},
+    {"throw_without_exceptions", &throw_without_exceptions},
 };
 
 } // namespace

@@ -1,20 +1,27 @@
 // SPDX-License-Identifier: MIT
-// The readable (demangled) name of a type, for printing handles.
+// The readable (demangled) name of a type, for printing handles, with or without RTTI.
 #pragma once
 
+#include "config.hpp"
+
+#include <cstddef>
+#include <string>
+
+#if WEAKREF_HAS_RTTI
 #include <cstdlib>
 #include <memory>
-#include <string>
 #include <typeinfo>
-
 #if defined(__has_include)
 #if __has_include(<cxxabi.h>)
 #include <cxxabi.h>
 #define WEAKREF_HAS_CXXABI 1
 #endif
 #endif
+#endif
 
 namespace weakref::detail {
+
+#if WEAKREF_HAS_RTTI
 
 inline std::string demangle(const char* mangled) {
 #ifdef WEAKREF_HAS_CXXABI
@@ -33,5 +40,51 @@ template <class T> const std::string& type_name() {
     static const std::string name = demangle(typeid(T).name());
     return name;
 }
+
+#else
+
+/// The name of `T` as the compiler spells it in a function's signature: GCC's
+/// `[with T = NAME; ...]` or `[with T = NAME]`, Clang's `[T = NAME]`. Used without RTTI.
+template <class T> const char* signature_of() noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    return __PRETTY_FUNCTION__;
+#else
+    return "";
+#endif
+}
+
+inline std::string name_in_signature(const std::string& signature) {
+    const std::string marker = "T = ";
+    const std::size_t at = signature.find(marker);
+    if (at == std::string::npos) {
+        return "?";
+    }
+    const std::size_t start = at + marker.size();
+    // The name ends at the first ';' or ']' outside brackets (template arguments may hold
+    // either).
+    int depth = 0;
+    for (std::size_t i = start; i < signature.size(); ++i) {
+        const char c = signature[i];
+        if (c == '<' || c == '(' || c == '[') {
+            ++depth;
+        } else if ((c == '>' || c == ')') && depth > 0) {
+            --depth;
+        } else if ((c == ';' || c == ']') && depth == 0) {
+            return signature.substr(start, i - start);
+        } else if (c == ']') {
+            --depth;
+        }
+    }
+    return signature.substr(start);
+}
+
+/// The name of `T` (from the compiler's function signature, not typeid), computed once per
+/// type.
+template <class T> const std::string& type_name() {
+    static const std::string name = name_in_signature(signature_of<T>());
+    return name;
+}
+
+#endif
 
 } // namespace weakref::detail
