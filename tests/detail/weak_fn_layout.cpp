@@ -59,6 +59,9 @@ TEST_CASE("layout: a weak_fn is its weak handle plus its callable and bound argu
     auto g = weakref::weak_fn(r, free_function);
     CHECK(sizeof(g) == 2 * sizeof(void*));
     CHECK(g() == std::optional<int>(2));
+    auto c = weakref::weak_fn(r, captures_a_pointer);
+    CHECK(sizeof(c) == 2 * sizeof(void*));
+    CHECK(c() == std::optional<int>(3)); // n + !nullptr
     auto h = weakref::weak_fn(r, empty_final{});
     CHECK(h() == std::optional<int>(2));
     CHECK(f.weak().lock() == r); // the empty callable overlaps the handle and leaves it intact
