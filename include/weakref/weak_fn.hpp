@@ -14,6 +14,10 @@
 
 namespace weakref::detail {
 
+// weak_fn's helpers, in a namespace of their own so that other headers' helpers may take the
+// same short names.
+namespace weak_fn_impl {
+
 /// Holds a `V`. When `V` is empty and not final it is a base, so it takes no room (C++17 has no
 /// [[no_unique_address]]); `Index` keeps two boxes apart when they hold one type.
 template <class V, std::size_t Index, bool AsBase = std::is_empty_v<V> && !std::is_final_v<V>>
@@ -47,6 +51,8 @@ template <class B> decltype(auto) pass_bound(B& bound) noexcept {
         return (bound);
     }
 }
+
+} // namespace weak_fn_impl
 
 /// What `weak_fn` returns: a callable that, while the referent of `r` lives, calls
 /// `std::invoke(fn, referent, bound..., args...)`: `fn(referent, bound..., args...)` for a
@@ -96,8 +102,8 @@ public:
     [[nodiscard]] const basic_weak_ref<T, Policy>& weak() const noexcept { return state_.weak; }
 
 private:
-    using fn_box = ebo_box<Fn, 0>;
-    using bound_box = ebo_box<std::tuple<Bound...>, 1>;
+    using fn_box = weak_fn_impl::ebo_box<Fn, 0>;
+    using bound_box = weak_fn_impl::ebo_box<std::tuple<Bound...>, 1>;
 
     // The callable and the bound arguments are (empty) bases where they can be, so a weak_fn of
     // a captureless lambda with nothing bound is the weak_ref alone. They live in a member, not
@@ -110,39 +116,44 @@ private:
               bound_box(std::in_place, std::forward<B>(b)...), weak(r) {}
         Fn& fn() noexcept { return fn_box::get(); }
         const Fn& fn() const noexcept { return fn_box::get(); }
-        std::tuple<Bound...>& bound() noexcept { return bound_box::get(); }
-        const std::tuple<Bound...>& bound() const noexcept { return bound_box::get(); }
+        /// The I-th bound argument as the call passes it.
+        template <std::size_t I> decltype(auto) bound() noexcept {
+            return weak_fn_impl::pass_bound(std::get<I>(bound_box::get()));
+        }
+        template <std::size_t I> decltype(auto) bound() const noexcept {
+            return weak_fn_impl::pass_bound(std::get<I>(bound_box::get()));
+        }
 
         basic_weak_ref<T, Policy> weak; // the referent; counts as one weak observer
     };
 
+    // What the call passes the callable, for `state` or `const state`.
+    template <class Self> using fn_of = decltype(std::declval<Self&>().fn());
+    template <class Self, std::size_t I>
+    using bound_of = decltype(std::declval<Self&>().template bound<I>());
+
     // Self is `state` or `const state`: the call is const exactly when the weak_fn is.
     template <class Self, std::size_t... I, class... Args>
     static auto call(Self& self, std::index_sequence<I...> /*unused*/, Args&&... args) {
-        using fn_ref = decltype(self.fn());
-        constexpr bool ok =
-            std::is_invocable_v<fn_ref, T&, decltype(pass_bound(std::get<I>(self.bound())))...,
-                                Args&&...>;
+        constexpr bool ok = std::is_invocable_v<fn_of<Self>, T&, bound_of<Self, I>..., Args&&...>;
         if constexpr (!ok) {
             // Say why. The probes run only here: asking whether a generic lambda takes other
             // arguments instantiates its body, which may not compile for them.
             // Would the call work through a non-const weak_fn, or with a non-const referent?
             constexpr bool needs_mutable_fn =
-                std::is_invocable_v<Fn&, T&, decltype(pass_bound(std::declval<Bound&>()))...,
-                                    Args&&...>;
-            constexpr bool needs_mutable_referent = std::conjunction_v<
-                std::bool_constant<!needs_mutable_fn>,
-                std::is_invocable<fn_ref, std::remove_const_t<T>&,
-                                  decltype(pass_bound(std::get<I>(self.bound())))..., Args&&...>>;
+                std::is_invocable_v<fn_of<state>, T&, bound_of<state, I>..., Args&&...>;
+            constexpr bool needs_mutable_referent =
+                std::conjunction_v<std::bool_constant<!needs_mutable_fn>,
+                                   std::is_invocable<fn_of<Self>, std::remove_const_t<T>&,
+                                                     bound_of<Self, I>..., Args&&...>>;
             constexpr bool other = !needs_mutable_fn && !needs_mutable_referent;
             static_assert(!needs_mutable_fn,
                           "weakref: a const weak_fn passes its callable and bound arguments as "
                           "const, and this call needs them non-const (a mutable lambda?): call it "
                           "through a non-const weak_fn");
-            static_assert(
-                !needs_mutable_referent,
-                "weakref: weak_fn's referent is const (a ref<const T>), but the method or "
-                "callable needs a non-const T&");
+            static_assert(!needs_mutable_referent,
+                          "weakref: weak_fn's referent is const (a ref<const T>), but the method "
+                          "or callable needs a non-const T&");
             static_assert(!other || !std::is_member_function_pointer_v<Fn>,
                           "weakref: weak_fn called with arguments the method does not take");
             static_assert(!other || std::is_member_function_pointer_v<Fn>,
@@ -150,15 +161,13 @@ private:
                           "args...) with these arguments");
             return false; // not reached: a static_assert above failed
         } else {
-            using result =
-                std::invoke_result_t<fn_ref, T&, decltype(pass_bound(std::get<I>(self.bound())))...,
-                                     Args&&...>;
+            using result = std::invoke_result_t<fn_of<Self>, T&, bound_of<Self, I>..., Args&&...>;
             auto r = self.weak.lock(); // held until the call returned (or threw)
             if constexpr (std::is_void_v<result>) {
                 if (!r) {
                     return false;
                 }
-                std::invoke(self.fn(), *r, pass_bound(std::get<I>(self.bound()))...,
+                std::invoke(self.fn(), *r, self.template bound<I>()...,
                             std::forward<Args>(args)...);
                 return true;
             } else {
@@ -166,8 +175,7 @@ private:
                 if (!r) {
                     return std::optional<value>();
                 }
-                return std::optional<value>(std::invoke(self.fn(), *r,
-                                                        pass_bound(std::get<I>(self.bound()))...,
+                return std::optional<value>(std::invoke(self.fn(), *r, self.template bound<I>()...,
                                                         std::forward<Args>(args)...));
             }
         }
