@@ -15,7 +15,7 @@ template <class T, class Policy> class basic_ref;
 template <class T, class Policy> class basic_weak_ref;
 template <class T, class Policy> class basic_enable_ref_from_this;
 template <class T, class Policy> class basic_proxy;
-template <class T, class Method, class Policy> class basic_weak_fn;
+template <class T, class Fn, class Policy, class... Bound> class basic_weak_fn;
 template <class Policy> class basic_finalizer;
 template <class Policy> class basic_scoped_finalizer;
 template <class K, class V, class Hash, class KeyEqual, class Policy> class basic_weak_value_map;

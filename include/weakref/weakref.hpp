@@ -8,6 +8,7 @@
 #include "fwd.hpp"
 #include "proxy.hpp"
 #include "ref.hpp"
+#include "shared_ptr.hpp"
 #include "version.hpp"
 #include "weak_anchor.hpp"
 #include "weak_fn.hpp"

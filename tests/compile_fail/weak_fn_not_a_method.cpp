@@ -1,6 +1,6 @@
-// expect: weakref: weak_fn takes a pointer to a member function
+// expect: weakref: weak_fn takes a callable or a member function pointer, not a data member pointer
 // SPDX-License-Identifier: MIT
-// Misuse: weak_fn with a pointer to a data member instead of a member function.
+// Misuse: weak_fn with a pointer to a data member (a callable to std::invoke, refused here).
 #include <weakref/weakref.hpp>
 
 struct counter {
