@@ -197,7 +197,10 @@ public:
     /// get_or_insert whose factory is make_ref<V>(args...); the arguments are used only if
     /// the key has no live value.
     template <class... Args> mapped_type get_or_emplace(const K& key, Args&&... args) {
-        return get_or_insert_impl(key, [&] { return make_value(std::forward<Args>(args)...); });
+        // A named lambda: get_or_insert_impl takes the factory as an lvalue, as get_or_insert
+        // passes its own.
+        auto make = [&] { return make_value(std::forward<Args>(args)...); };
+        return get_or_insert_impl(key, make);
     }
 
     /// Whether `key` has a live value. In weakref:: takes no lock.
