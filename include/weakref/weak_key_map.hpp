@@ -116,13 +116,36 @@ private:
                 e.state_ = gone;
             }
         }
-        static void free(void* p) noexcept { delete static_cast<entry*>(p); }
+        /// Called once the table's grace period for the entry ended: lets go of the table's
+        /// pin; an access() still running the user's function on it frees it when it is done.
+        static void free(void* p) noexcept { static_cast<entry*>(p)->unpin(); }
+
+        /// Keeps the entry's memory (its value lock, state and storage) after the lookup that
+        /// found it has ended. Only inside that lookup (its epoch guard holds the memory until
+        /// the pin is taken).
+        void pin() const noexcept {
+            // relaxed: the table's pin is still held (the lookup's guard keeps the grace
+            // period from ending), and the guard's release on leaving, read with acquire by
+            // the scan that ends the grace period, orders this increment before the table's
+            // unpin: that one cannot be the last.
+            pins_.fetch_add(1, std::memory_order_relaxed);
+        }
+        void unpin() const noexcept {
+            // acq_rel: the last to let go frees the entry after every other holder's last use
+            // of it (release by each, acquire by the one that frees).
+            if (pins_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                delete const_cast<entry*>(this);
+            }
+        }
 
         static constexpr unsigned char live = 0;   // readers may use the value
         static constexpr unsigned char seized = 1; // taken by a remover: readers must not
         static constexpr unsigned char gone = 2;   // destroyed
 
         mutable value_lock lock_;
+        // 1 for the table (until the grace period after its removal), plus 1 per access()
+        // running a user function on the entry outside every lookup.
+        mutable typename Policy::template cell<unsigned> pins_{1};
         unsigned char state_ = live; // under lock_
         alignas(V) unsigned char storage_[sizeof(V)];
     };
@@ -551,18 +574,32 @@ private:
 
     /// Finds the live entry of `key` and runs `f(V&)` under its value lock; true if it ran.
     /// An entry being replaced or removed right now is looked up again.
+    ///
+    /// `f` is user code (update's and visit's functions, erase_if's predicate, V's copy), so
+    /// it runs after the lookup has ended, on the entry pinned: inside a lookup it would hold
+    /// back every grace period, and a thread that waits for one (weak_count(), a container's
+    /// destructor, flush_retired()) would wait for `f`, which may be waiting for that thread.
     template <class F> bool access(const K* key, F&& f) const {
         const table* t = table_.get();
         if (t == nullptr || key == nullptr) {
             return false;
         }
         const std::size_t h = identity_hash(key);
+        struct unpin_at_exit {
+            const entry* e;
+            ~unpin_at_exit() { e->unpin(); }
+        };
         for (unsigned spins = 0;;) {
-            typename table::read_guard reading(*t);
-            const entry* e = table::find(t->shard_for(h), h, same(key));
-            if (e == nullptr || e->block()->expired()) {
-                return false;
+            const entry* e = nullptr;
+            {
+                typename table::read_guard reading(*t);
+                e = table::find(t->shard_for(h), h, same(key));
+                if (e == nullptr || e->block()->expired()) {
+                    return false;
+                }
+                e->pin();
             }
+            const unpin_at_exit release{e}; // also when `f` throws
             if (e->with_value(f)) {
                 return true;
             }
