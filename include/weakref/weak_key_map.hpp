@@ -110,10 +110,17 @@ private:
             self->call(self, e.key(), std::move(e.value()), cause);
         }
         static void drop_payload(entry& e) noexcept {
-            e.seize();
-            if (e.state_ == seized) {
-                e.value().~V();
+            // state_ is read by lookups still standing on the entry (under lock_), so it is
+            // written under lock_ too; the value is destroyed after, outside it: its destructor
+            // is user code. Once gone, no reader touches the value.
+            bool constructed = false;
+            {
+                std::lock_guard<value_lock> hold(e.lock_);
+                constructed = e.state_ != gone;
                 e.state_ = gone;
+            }
+            if (constructed) {
+                e.value().~V();
             }
         }
         /// Called once the table's grace period for the entry ended: lets go of the table's
