@@ -413,11 +413,18 @@ public:
                 });
             }
             for (const key_type& k : offered) {
+                // The entry offered stays pinned until its erasure, so that its address names
+                // it: an entry that replaced it meanwhile is one `pred` did not accept.
+                const entry* e = pin_live(k.get());
+                if (e == nullptr) {
+                    continue;
+                }
+                const unpin_at_exit release{e};
                 bool chosen = false;
-                access(k.get(), [&](V& v) {
+                e->with_value([&](V& v) {
                     chosen = static_cast<bool>(pred(static_cast<const K&>(*k), std::as_const(v)));
                 });
-                if (chosen && erase(k)) {
+                if (chosen && erase_entry(k.get(), e)) {
                     ++erased;
                 }
             }
@@ -587,24 +594,10 @@ private:
     /// back every grace period, and a thread that waits for one (weak_count(), a container's
     /// destructor, flush_retired()) would wait for `f`, which may be waiting for that thread.
     template <class F> bool access(const K* key, F&& f) const {
-        const table* t = table_.get();
-        if (t == nullptr || key == nullptr) {
-            return false;
-        }
-        const std::size_t h = identity_hash(key);
-        struct unpin_at_exit {
-            const entry* e;
-            ~unpin_at_exit() { e->unpin(); }
-        };
         for (unsigned spins = 0;;) {
-            const entry* e = nullptr;
-            {
-                typename table::read_guard reading(*t);
-                e = table::find(t->shard_for(h), h, same(key));
-                if (e == nullptr || e->block()->expired()) {
-                    return false;
-                }
-                e->pin();
+            const entry* e = pin_live(key);
+            if (e == nullptr) {
+                return false;
             }
             const unpin_at_exit release{e}; // also when `f` throws
             if (e->with_value(f)) {
@@ -612,6 +605,41 @@ private:
             }
             Policy::pause(spins); // seized: its replacement (or removal) is a moment away
         }
+    }
+
+    /// The entry of `key`, pinned, if it has one whose key lives; null otherwise. The caller
+    /// unpins it.
+    const entry* pin_live(const K* key) const {
+        const table* t = table_.get();
+        if (t == nullptr || key == nullptr) {
+            return nullptr;
+        }
+        const std::size_t h = identity_hash(key);
+        typename table::read_guard reading(*t);
+        const entry* e = table::find(t->shard_for(h), h, same(key));
+        if (e == nullptr || e->block()->expired()) {
+            return nullptr;
+        }
+        e->pin();
+        return e;
+    }
+    struct unpin_at_exit {
+        const entry* e;
+        unpin_at_exit(const unpin_at_exit&) = delete;
+        unpin_at_exit& operator=(const unpin_at_exit&) = delete;
+        ~unpin_at_exit() { e->unpin(); }
+    };
+
+    /// Erases `key`'s entry if it is `which` (pinned by the caller: its address cannot name
+    /// another entry); erase_if's second step.
+    bool erase_entry(const K* key, const entry* which) {
+        table* t = table_.get();
+        const std::size_t h = identity_hash(key);
+        shard& s = t->shard_for(h);
+        graveyard grave(*t, removal_cause::erased);
+        guard lock(s.mutex);
+        entry* e = table::find(s, h, same(key));
+        return e != nullptr && e == which && t->remove(s, e, grave);
     }
 
     template <class... Args> bool put(const key_type& key, bool assign, Args&&... args) {
@@ -636,7 +664,9 @@ private:
             // From here on nothing throws.
             added = old == nullptr || old->block()->expired();
             if (old != nullptr) {
-                old->seize(); // an update that found it looks again, and finds `fresh`
+                // Not seized here: that would wait, under the shard lock, for an update or
+                // visit running on it. The graveyard seizes it after the lock; an update that
+                // lands on it before then is part of the value the listener is handed.
                 t.remove(s, old, grave);
             }
             table::link(s, fresh);
