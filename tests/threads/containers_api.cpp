@@ -1159,3 +1159,89 @@ TEST_CASE("threads: an update function that waits for another thread does not de
     CHECK(weak == 1);
     CHECK(m.get(k) == 1L);
 }
+
+TEST_CASE("threads: weak_key_map erase_if erases the entry its predicate accepted, not one that "
+          "replaced it meanwhile",
+          "[threads][weak_key_map][erase_if]") {
+    wrtest::watchdog dog("erase_if against a replacement of the entry it offered");
+    weakref::weak_key_map<node, long> m;
+    auto k = make_ref<node>(1);
+    m.insert(k, 1);
+    wrtest::removal_log<long> log; // values handed over
+    m.on_remove([&](const node*, long&& v, removal_cause c) { log.record(v, c); });
+    std::atomic<bool> in_pred{false};
+    std::size_t erased = 99;
+    std::thread eraser([&] {
+        erased = m.erase_if([&](const node&, const long& v) {
+            in_pred.store(true);
+            std::this_thread::sleep_for(100ms); // the replacement happens meanwhile
+            return v % 2 == 1;                  // accepts the odd value it was offered
+        });
+    });
+    wait_for(in_pred);
+    CHECK_FALSE(m.insert_or_assign(k, 2)); // an even value: not accepted by anyone
+    eraser.join();
+    CHECK(erased == 0);
+    CHECK(m.get(k) == 2L);
+    CHECK(log.size() == 1);
+    CHECK(log.count(1, removal_cause::replaced) == 1);
+    m.on_remove(nullptr);
+}
+
+TEST_CASE("threads: a slow update of one key holds up no writer of other keys, even while an "
+          "insert_or_assign of that key waits for it",
+          "[threads][weak_key_map][update]") {
+    wrtest::watchdog dog("a slow update and a replacement of its key");
+    weakref::weak_key_map<node, long> m;
+    auto k = make_ref<node>(0);
+    m.insert(k, 0);
+    std::vector<ref<node>> others;
+    for (int i = 1; i <= 64; ++i) { // some share k's shard, whatever the sharding
+        others.push_back(make_ref<node>(i));
+    }
+    std::atomic<bool> in_fn{false};
+    std::atomic<bool> others_done{false};
+    std::atomic<bool> gave_up{false};
+    std::atomic<bool> replaced{false};
+    long handed = -1;
+    m.on_remove([&](const node*, long&& v, removal_cause c) {
+        if (c == removal_cause::replaced) {
+            handed = v;
+        }
+    });
+    std::thread slow([&] {
+        m.update(k, [&](long& v) {
+            in_fn.store(true);
+            const auto deadline = std::chrono::steady_clock::now() + 10s;
+            while (!others_done.load() && std::chrono::steady_clock::now() < deadline) {
+                std::this_thread::sleep_for(1ms);
+            }
+            gave_up.store(!others_done.load());
+            ++v;
+        });
+    });
+    wait_for(in_fn);
+    std::thread replacer([&] {
+        m.insert_or_assign(k, 100);
+        replaced.store(true);
+    });
+    std::this_thread::sleep_for(50ms); // the replacer is in insert_or_assign by now
+    int wrong = 0;
+    for (std::size_t i = 0; i < others.size(); ++i) {
+        const auto v = static_cast<long>(i);
+        wrong += m.insert(others[i], v) && m.update(others[i], [](long& x) { x += 1000; }) &&
+                         m.get(others[i]) == v + 1000
+                     ? 0
+                     : 1;
+    }
+    const bool replacer_waited = !replaced.load(); // for the slow update, outside every lock
+    others_done.store(true);
+    slow.join();
+    replacer.join();
+    CHECK(wrong == 0);
+    CHECK_FALSE(gave_up.load());
+    CHECK(replacer_waited);
+    CHECK(m.get(k) == 100L);
+    CHECK(handed == 1); // the old value, with the slow update in it
+    m.on_remove(nullptr);
+}
