@@ -1353,3 +1353,21 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: == compares identical key objects and e
         CHECK(copy != n); // NaN != NaN: V's == decides between two maps
     }
 }
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: at a key's death the listener runs, then the value is "
+                          "destroyed, then the key's on_death callbacks and its destructor run",
+          "[weak_key_map][on_remove][death]") {
+    wr::weak_key_map<wrtest::observed, wrtest::last_words> m;
+    std::vector<std::string> order;
+    auto k = wr::make_ref<wrtest::observed>(1);
+    k->on_destroy = [&] { order.emplace_back("key destructor"); };
+    m.try_emplace(k, [&] { order.emplace_back("value destructor"); });
+    m.on_remove([&](const wrtest::observed*, wrtest::last_words&& v, cause) {
+        order.emplace_back(v.fn ? "listener, value intact" : "listener, value empty");
+    });
+    auto f = wr::on_death(k, [&] { order.emplace_back("callback"); });
+    k.reset();
+    CHECK(order == std::vector<std::string>{"listener, value intact", "value destructor",
+                                            "callback", "key destructor"});
+    m.on_remove(nullptr);
+}

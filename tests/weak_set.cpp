@@ -865,3 +865,18 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_set: == compares the live elements by identity",
     e.refs[2].reset();
     CHECK(a == b); // the dead element does not count
 }
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_set: at a death the listener runs before the element's on_death "
+                          "callbacks and its destructor",
+          "[weak_set][on_remove][death]") {
+    wr::weak_set<wrtest::observed> s;
+    std::vector<std::string> order;
+    auto e = wr::make_ref<wrtest::observed>(1);
+    e->on_destroy = [&] { order.emplace_back("destructor"); };
+    s.insert(e);
+    s.on_remove([&](const wrtest::observed*, cause) { order.emplace_back("listener"); });
+    auto f = wr::on_death(e, [&] { order.emplace_back("callback"); });
+    e.reset();
+    CHECK(order == std::vector<std::string>{"listener", "callback", "destructor"});
+    s.on_remove(nullptr);
+}

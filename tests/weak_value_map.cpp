@@ -1735,3 +1735,23 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: == compares the live entries by key a
         CHECK(r != s);
     }
 }
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: at a value's death the listener runs before its "
+                          "on_death callbacks and its destructor",
+          "[weak_value_map][on_remove][death]") {
+    wr::weak_value_map<int, wrtest::observed> m;
+    std::vector<std::string> order;
+    auto v = wr::make_ref<wrtest::observed>(1);
+    v->on_destroy = [&] { order.emplace_back("destructor"); };
+    m.insert(1, v);
+    m.insert(2, v);
+    m.on_remove([&](const int& k, cause) { order.push_back("listener " + std::to_string(k)); });
+    auto f = wr::on_death(v, [&] { order.emplace_back("callback"); });
+    v.reset();
+    REQUIRE(order.size() == 4);
+    CHECK(wrtest::sorted(std::vector<std::string>(order.begin(), order.begin() + 2)) ==
+          std::vector<std::string>{"listener 1", "listener 2"});
+    CHECK(order[2] == "callback");
+    CHECK(order[3] == "destructor");
+    m.on_remove(nullptr);
+}
