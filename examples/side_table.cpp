@@ -5,12 +5,17 @@
 // may not add a field to Widget and must not keep widgets alive. A weak_key_map keyed by the
 // widget does both: the tooltip lives exactly as long as its widget. Code that only has a raw
 // `const Widget*` (a hit test, a callback given `this`) can look the tooltip up by pointer.
+//
+// A second side table counts clicks per widget, fed by several input threads at once: update()
+// changes one widget's count atomically, so no click is lost, and threads clicking different
+// widgets never wait for each other.
 #include <weakref/weakref.hpp>
 
 #include <cstddef>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -106,12 +111,44 @@ int main() {
     // items() made copies of the tooltips; they went with the snapshot.
     check(Tooltip::alive == 1, "the snapshot's copies are gone");
 
-    // The whole scene goes: the side table empties itself.
+    // Click counts, from four input threads. A plain long is enough: update() runs its function
+    // under the entry's own lock, so concurrent updates of one widget lose nothing.
+    weakref::weak_key_map<Widget, long> clicks;
+    for (const auto& w : scene.widgets) {
+        clicks.try_emplace(w, 0L);
+    }
+    constexpr int threads = 4;
+    constexpr int clicks_per_thread = 10000;
+    std::vector<std::thread> input;
+    for (int t = 0; t < threads; ++t) {
+        input.emplace_back([&scene, &clicks, t] {
+            for (int n = 0; n < clicks_per_thread; ++n) {
+                // Every thread clicks the toolbar; each also clicks the canvas on odd turns.
+                clicks.update(scene.widgets[0], [](long& c) { ++c; });
+                if ((n + t) % 2 == 1) {
+                    clicks.update(scene.widgets[1].get(), [](long& c) { ++c; }); // by pointer
+                }
+            }
+        });
+    }
+    for (auto& thread : input) {
+        thread.join();
+    }
+    const auto count = [](const long& c) { return c; };
+    check(clicks.visit(scene.widgets[0], count) == long{threads * clicks_per_thread},
+          "every toolbar click was counted");
+    check(clicks.visit(scene.widgets[1], count) == long{threads * clicks_per_thread / 2},
+          "every canvas click was counted");
+
+    // The whole scene goes: the side tables empty themselves.
     scene.widgets.clear();
     check(tooltips.empty() && Tooltip::alive == 0, "no widget, no tooltip");
+    check(clicks.empty(), "no widget, no click count");
 
     std::cout << "side_table: "
-              << (failures == 0 ? "every tooltip lived exactly as long as its widget" : "FAILED")
+              << (failures == 0
+                      ? "every tooltip and click count lived exactly as long as its widget"
+                      : "FAILED")
               << '\n';
     return failures == 0 ? 0 : 1;
 }

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -52,6 +54,8 @@ struct Val {
         return *this;
     }
     ~Val() { --*live; }
+    /// Equal by v (weak_key_map's == compares values with V's ==).
+    friend bool operator==(const Val& a, const Val& b) noexcept { return a.v == b.v; }
     int v;
     long* live;
 };
@@ -72,6 +76,32 @@ struct MakePlan {
 constexpr int kMakeKinds = 5;
 
 using Obs = std::vector<long>;
+
+/// A removal listener's notice: container kind (0 value map, 1 key map, 2 set), the listener's
+/// tag, what left (the key; the key object's or element's id), the value handed over (key map;
+/// else 0), and the cause, numbered as weakref::removal_cause.
+using Notice = std::array<long, 5>;
+constexpr long kDied = 0;
+constexpr long kErased = 1;
+constexpr long kReplaced = 2;
+constexpr long kCleared = 3;
+
+/// weak_set::pop removes "some" element: the library world's choice, which the model world
+/// (run after it on each op) checks instead of predicting.
+inline long g_popped = -1;
+
+/// Sorts one op's notices (their order within an op is not specified) onto the log.
+inline void seal(std::vector<Notice>& pending, std::vector<Notice>& log) {
+    std::sort(pending.begin(), pending.end());
+    log.insert(log.end(), pending.begin(), pending.end());
+    pending.clear();
+}
+inline void append_notices(Obs& out, const std::vector<Notice>& log) {
+    out.push_back(static_cast<long>(log.size()));
+    for (const Notice& n : log) {
+        out.insert(out.end(), n.begin(), n.end());
+    }
+}
 
 inline void append_sorted(Obs& out, std::vector<long> v) {
     std::sort(v.begin(), v.end());
@@ -129,6 +159,9 @@ public:
         }
         std::fill(std::begin(fin), std::end(fin), -1);
         std::fill(std::begin(scoped), std::end(scoped), -1);
+        for (auto& kind : tag) {
+            std::fill(std::begin(kind), std::end(kind), -1);
+        }
     }
     Model(const Model&) = delete;
     Model& operator=(const Model&) = delete;
@@ -136,7 +169,8 @@ public:
 
     // --- Handles ---
 
-    P fresh() { return P(new Obj(next_id++, &live_objects), Deleter{this}); }
+    P fresh() { return fresh_with(next_id++); }
+    P fresh_with(int id) { return P(new Obj(id, &live_objects), Deleter{this}); }
     void make(int s) { put(slots[s], fresh()); }
     void copy(int a, int b) {
         P tmp = slots[a];
@@ -229,6 +263,9 @@ public:
         if (old && ((flags & 1) == 0 || old == v)) {
             return 0;
         }
+        if (old) {
+            notify(0, c, k, 0, kReplaced);
+        }
         m[k] = W{v, v->id};
         return old ? 0 : 1;
     }
@@ -237,6 +274,9 @@ public:
             return kGone;
         }
         const bool live = live_value(*vm[c], k) != nullptr;
+        if (live) {
+            notify(0, c, k, 0, kErased);
+        }
         vm[c]->erase(k);
         return live;
     }
@@ -324,6 +364,9 @@ public:
         if (live && (flags & 1) == 0) {
             return 0;
         }
+        if (live) {
+            notify(1, c, key->id, it->second.second, kReplaced);
+        }
         m[key->id] = {W{key, key->id}, v};
         return !live;
     }
@@ -338,7 +381,11 @@ public:
         if (!km[c]) {
             return kGone;
         }
-        const bool live = km_find(c, s) != nullptr;
+        const auto* e = km_find(c, s);
+        const bool live = e != nullptr;
+        if (live) {
+            notify(1, c, slots[s]->id, e->second, kErased);
+        }
         if (slots[s]) {
             km[c]->erase(slots[s]->id);
         }
@@ -378,6 +425,9 @@ public:
             return kGone;
         }
         const long live = set_contains(c, s);
+        if (live == 1) {
+            notify(2, c, slots[s]->id, 0, kErased);
+        }
         if (slots[s]) {
             set[c]->erase(slots[s]->id);
         }
@@ -408,36 +458,318 @@ public:
     }
     bool busy(int kind, int c) const { return kind == 0 && vm_busy[c]; }
 
+    // --- Working inside the containers (API 1.1) ---
+
+    long vm_take(int c, int k, int r) {
+        if (!vm[c]) {
+            return kGone;
+        }
+        P v = live_value(*vm[c], k);
+        if (v) {
+            notify(0, c, k, 0, kErased);
+            vm[c]->erase(k);
+        }
+        const long id = v ? v->id : kNone;
+        put(slots[r], std::move(v));
+        return id;
+    }
+    /// erase_if(pred): key bit `k % 8` of kmask set, and the value's id even, odd or either.
+    static bool vm_pred(long k, long id, int kmask, int vmode) {
+        const bool key_ok = ((kmask >> (k % 8)) & 1) != 0;
+        const int mode = vmode % 3;
+        return key_ok && (mode == 0 || id % 2 == mode - 1);
+    }
+    long vm_erase_if(int c, int kmask, int vmode) {
+        if (!vm[c]) {
+            return kGone;
+        }
+        long n = 0;
+        for (auto it = vm[c]->begin(); it != vm[c]->end();) {
+            if (it->second.live() && vm_pred(it->first, it->second.id, kmask, vmode)) {
+                notify(0, c, it->first, 0, kErased);
+                it = vm[c]->erase(it);
+                ++n;
+            } else {
+                ++it;
+            }
+        }
+        return n;
+    }
+    long vm_get_or_emplace(int c, int k, int r) {
+        if (!vm[c]) {
+            return kGone;
+        }
+        const int id = next_id++; // the library's argument: taken whether used or not
+        P result = live_value(*vm[c], k);
+        if (!result) {
+            result = fresh_with(id);
+            (*vm[c])[k] = W{result, id};
+        }
+        const long got = result->id;
+        put(slots[r], std::move(result));
+        return got;
+    }
+    Obs vm_value_refs(int c) const { return vm_values(c); }
+
+    long km_try_emplace(int c, int s, int v) { return km_insert(c, s, v, 0); }
+    /// get_or_insert's factory: 0 returns v, 1 throws, 2 inserts v + 1 for the key (which wins)
+    /// and returns v.
+    long km_get_or_insert(int c, int s, int v, int kind) {
+        if (!km[c]) {
+            return kGone;
+        }
+        if (!slots[s]) {
+            throw std::invalid_argument("weak_key_map: empty");
+        }
+        if (const auto* e = km_find(c, s)) {
+            return e->second;
+        }
+        switch (kind % 3) {
+        case 0:
+            break;
+        case 1:
+            throw FuzzThrow{};
+        default:
+            km_insert(c, s, v + 1, 0);
+            return v + 1;
+        }
+        (*km[c])[slots[s]->id] = {W{slots[s], slots[s]->id}, v};
+        return v;
+    }
+    long km_update(int c, int s, int delta, bool /*raw*/) {
+        if (!km[c]) {
+            return kGone;
+        }
+        if (km_find(c, s) == nullptr) {
+            return 0;
+        }
+        (*km[c])[slots[s]->id].second += delta;
+        return 1;
+    }
+    long km_visit(int c, int s, bool /*raw*/) const {
+        if (!km[c]) {
+            return kGone;
+        }
+        const auto* e = km_find(c, s);
+        return e ? e->second : kNone;
+    }
+    long km_take(int c, int s, bool /*raw*/) {
+        if (!km[c]) {
+            return kGone;
+        }
+        const auto* e = km_find(c, s);
+        if (e == nullptr) {
+            return kNone;
+        }
+        const long v = e->second;
+        notify(1, c, slots[s]->id, v, kErased); // the moved-from value: a Val keeps its v
+        km[c]->erase(slots[s]->id);
+        return v;
+    }
+    Obs km_values(int c) const {
+        Obs out;
+        if (!km[c]) {
+            out.push_back(kGone);
+            return out;
+        }
+        std::vector<long> values;
+        for (const auto& [id, e] : *km[c]) {
+            if (e.first.live()) {
+                values.push_back(e.second);
+            }
+        }
+        append_sorted(out, values);
+        return out;
+    }
+    /// erase_if(pred): the value is a multiple of modulus % 4 + 2.
+    long km_erase_if(int c, int modulus) {
+        if (!km[c]) {
+            return kGone;
+        }
+        const long m = modulus % 4 + 2;
+        long n = 0;
+        for (auto it = km[c]->begin(); it != km[c]->end();) {
+            if (it->second.first.live() && it->second.second % m == 0) {
+                notify(1, c, it->first, it->second.second, kErased);
+                it = km[c]->erase(it);
+                ++n;
+            } else {
+                ++it;
+            }
+        }
+        return n;
+    }
+
+    std::set<long> set_ids(int c) const {
+        std::set<long> out;
+        for (const auto& [id, w] : *set[c]) {
+            if (w.live()) {
+                out.insert(id);
+            }
+        }
+        return out;
+    }
+    long set_pop(int c, int r) {
+        if (!set[c]) {
+            return kGone;
+        }
+        const std::set<long> ids = set_ids(c);
+        const long chosen = g_popped;
+        if (chosen == kNone) {
+            put(slots[r], P());
+            return ids.empty() ? kNone : -7777; // the library found nothing in a non-empty set
+        }
+        if (ids.count(chosen) == 0) {
+            return -7778; // the library popped something that was not in the set
+        }
+        P p = (*set[c])[chosen].p.lock();
+        notify(2, c, chosen, 0, kErased);
+        set[c]->erase(chosen);
+        put(slots[r], std::move(p));
+        return chosen;
+    }
+    /// erase_if(pred): bit `id % 8` of mask set.
+    long set_erase_if(int c, int mask) {
+        if (!set[c]) {
+            return kGone;
+        }
+        long n = 0;
+        for (auto it = set[c]->begin(); it != set[c]->end();) {
+            if (it->second.live() && ((mask >> (it->first % 8)) & 1) != 0) {
+                notify(2, c, it->first, 0, kErased);
+                it = set[c]->erase(it);
+                ++n;
+            } else {
+                ++it;
+            }
+        }
+        return n;
+    }
+    /// op % 8: 0-3 set c |=, &=, -=, ^= the other (the set itself where `self`); 4-7 set c
+    /// becomes c | other, c & other, c - other, other ^ c. Returns the new size.
+    long set_algebra(int c, int op, bool self) {
+        const int other = self ? c : 1 - c;
+        if (!set[c] || !set[other]) {
+            return kGone;
+        }
+        const std::set<long> a = set_ids(c);
+        const std::set<long> b = set_ids(other);
+        std::set<long> next;
+        switch (op % 4) {
+        case 0:
+            std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::inserter(next, next.end()));
+            break;
+        case 1:
+            std::set_intersection(a.begin(), a.end(), b.begin(), b.end(),
+                                  std::inserter(next, next.end()));
+            break;
+        case 2:
+            std::set_difference(a.begin(), a.end(), b.begin(), b.end(),
+                                std::inserter(next, next.end()));
+            break;
+        default:
+            std::set_symmetric_difference(a.begin(), a.end(), b.begin(), b.end(),
+                                          std::inserter(next, next.end()));
+            break;
+        }
+        Set built;
+        for (long id : next) {
+            auto it = set[c]->find(id);
+            built[id] = it != set[c]->end() ? it->second : set[other]->find(id)->second;
+        }
+        if (op % 8 < 4) {
+            for (long id : a) {
+                if (next.count(id) == 0) {
+                    notify(2, c, id, 0, kErased);
+                }
+            }
+        } else {
+            notify_all(2, c, kCleared); // assigned a new set: what it held; no listener after
+            tag[2][c] = -1;
+        }
+        *set[c] = std::move(built);
+        return static_cast<long>(next.size());
+    }
+    /// Bits: set 0 subset of set 1, superset, disjoint, ==, !=.
+    long set_relation() const {
+        if (!set[0] || !set[1]) {
+            return kGone;
+        }
+        const std::set<long> a = set_ids(0);
+        const std::set<long> b = set_ids(1);
+        std::vector<long> common;
+        std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(common));
+        return (std::includes(b.begin(), b.end(), a.begin(), a.end()) ? 1 : 0) +
+               (std::includes(a.begin(), a.end(), b.begin(), b.end()) ? 2 : 0) +
+               (common.empty() ? 4 : 0) + (a == b ? 8 : 0) + (a != b ? 16 : 0);
+    }
+    /// a == b and a != b of the two copies of a kind (bits 1 and 2).
+    long compare(int kind) {
+        return with_kind(kind, [&](auto& arr) -> long {
+            if (!arr[0] || !arr[1]) {
+                return kGone;
+            }
+            const auto live0 = live_contents(*arr[0]);
+            const auto live1 = live_contents(*arr[1]);
+            return (live0 == live1 ? 1 : 0) + (live0 != live1 ? 2 : 0);
+        });
+    }
+    /// mode % 4 == 0: on_remove(nullptr); otherwise a listener with the next tag.
+    long on_remove(int kind, int c, int mode) {
+        return with_kind(kind, [&](auto& arr) -> long {
+            if (!arr[c]) {
+                return kGone;
+            }
+            tag[kind][c] = mode % 4 == 0 ? -1 : next_tag++;
+            return tag[kind][c];
+        });
+    }
+    void seal_notices() { seal(pending, notices); }
+
+    // --- Any container: kind 0 value map, 1 key map, 2 set (continued) ---
+
     long clear(int kind, int c) {
         return with_kind(kind, [&](auto& arr) -> long {
             if (!arr[c]) {
                 return kGone;
             }
+            notify_all(kind, c, kCleared);
             arr[c]->clear();
             return 0;
         });
     }
     long copy_assign(int kind, int c, bool self) {
         return with_kind(kind, [&](auto& arr) -> long {
-            auto& src = arr[self ? c : 1 - c];
+            const int from = self ? c : 1 - c;
+            auto& src = arr[from];
             if (!src) {
                 return kGone;
             }
             if (!self) {
+                if (arr[c]) {
+                    notify_all(kind, c, kCleared); // what it held
+                }
                 arr[c] = *src;
+                tag[kind][c] = tag[kind][from]; // copies copy the listener
             }
             return 0;
         });
     }
     long move_assign(int kind, int c, bool self) {
         return with_kind(kind, [&](auto& arr) -> long {
-            auto& src = arr[self ? c : 1 - c];
+            const int from = self ? c : 1 - c;
+            auto& src = arr[from];
             if (!src) {
                 return kGone;
             }
             if (!self) {
+                if (arr[c]) {
+                    notify_all(kind, c, kCleared);
+                }
                 arr[c] = std::move(*src);
                 src->clear();
+                tag[kind][c] = tag[kind][from]; // moves move it
+                tag[kind][from] = -1;
             }
             return 0;
         });
@@ -445,12 +777,14 @@ public:
     long swap_containers(int kind, int /*how*/) {
         return with_kind(kind, [&](auto& arr) -> long {
             std::swap(arr[0], arr[1]);
+            std::swap(tag[kind][0], tag[kind][1]);
             return 0;
         });
     }
     long destroy(int kind, int c) {
         return with_kind(kind, [&](auto& arr) -> long {
-            arr[c].reset();
+            arr[c].reset(); // tells nothing
+            tag[kind][c] = -1;
             return 0;
         });
     }
@@ -459,11 +793,15 @@ public:
             auto& other = arr[1 - c];
             if (how % 3 == 1 && other) {
                 arr[c].emplace(*other);
+                tag[kind][c] = tag[kind][1 - c];
             } else if (how % 3 == 2 && other) {
                 arr[c].emplace(std::move(*other));
                 other->clear();
+                tag[kind][c] = tag[kind][1 - c];
+                tag[kind][1 - c] = -1;
             } else {
                 arr[c].emplace();
+                tag[kind][c] = -1;
             }
             return 0;
         });
@@ -605,6 +943,7 @@ public:
         out.push_back(live_values());
         out.push_back(static_cast<long>(log.size()));
         out.insert(out.end(), log.begin(), log.end());
+        append_notices(out, notices);
         return out;
     }
 
@@ -651,7 +990,76 @@ private:
     static bool live_entry(const W& w) { return w.live(); }
     static bool live_entry(const std::pair<W, long>& e) { return e.first.live(); }
 
+    /// A container's live entries, for ==: key -> value id (a set: id -> id), key id -> value.
+    static std::map<long, long> live_contents(const VM& m) {
+        std::map<long, long> out;
+        for (const auto& [k, w] : m) {
+            if (w.live()) {
+                out[k] = w.id;
+            }
+        }
+        return out;
+    }
+    static std::map<long, long> live_contents(const KM& m) {
+        std::map<long, long> out;
+        for (const auto& [id, e] : m) {
+            if (e.first.live()) {
+                out[id] = e.second;
+            }
+        }
+        return out;
+    }
+
+    /// What container (kind, c)'s listener, if it has one, is told.
+    void notify(int kind, int c, long what, long value, long cause) {
+        if (tag[kind][c] >= 0) {
+            pending.push_back(Notice{kind, tag[kind][c], what, value, cause});
+        }
+    }
+    /// Every live entry of (kind, c), with `cause`.
+    void notify_all(int kind, int c, long cause) {
+        if (kind == 0 && vm[c]) {
+            for (const auto& [k, w] : *vm[c]) {
+                if (w.live()) {
+                    notify(0, c, k, 0, cause);
+                }
+            }
+        } else if (kind == 1 && km[c]) {
+            for (const auto& [id, e] : *km[c]) {
+                if (e.first.live()) {
+                    notify(1, c, id, e.second, cause);
+                }
+            }
+        } else if (kind == 2 && set[c]) {
+            for (const auto& [id, w] : *set[c]) {
+                if (w.live()) {
+                    notify(2, c, id, 0, cause);
+                }
+            }
+        }
+    }
+
     void died(long id) {
+        // The containers first: their entries of `id` are told `died`, before any callback.
+        // (Every entry still naming `id` is live until now: removals erase model entries.)
+        for (int c = 0; c < kCopies; ++c) {
+            if (vm[c]) {
+                for (const auto& [k, w] : *vm[c]) {
+                    if (w.id == id) {
+                        notify(0, c, k, 0, kDied);
+                    }
+                }
+            }
+            if (km[c]) {
+                auto it = km[c]->find(id);
+                if (it != km[c]->end() && it->second.first.id == id) {
+                    notify(1, c, id, it->second.second, kDied);
+                }
+            }
+            if (set[c] && set[c]->count(id) != 0) {
+                notify(2, c, id, 0, kDied);
+            }
+        }
         auto found = regs_of.find(id);
         if (found == regs_of.end()) {
             return;
@@ -728,6 +1136,10 @@ public:
     std::vector<long> log;
     int next_id = 0;
     bool vm_busy[kCopies] = {};
+    int tag[3][kCopies]; // each container's listener tag; -1: none
+    int next_tag = 0;
+    std::vector<Notice> pending; // this op's notices
+    std::vector<Notice> notices; // every op's, each op's sorted
 };
 
 } // namespace fuzz

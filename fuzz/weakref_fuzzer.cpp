@@ -284,6 +284,235 @@ public:
     }
     bool busy(int kind, int c) const { return kind == 0 && vm_busy[c]; }
 
+    // --- Working inside the containers (API 1.1) ---
+
+    long vm_take(int c, int k, int r) {
+        if (!vm[c]) {
+            return kGone;
+        }
+        P v = vm[c]->take(static_cast<long>(k));
+        const long id = v ? v->id : kNone;
+        put(slots[r], std::move(v));
+        return id;
+    }
+    long vm_erase_if(int c, int kmask, int vmode) {
+        if (!vm[c]) {
+            return kGone;
+        }
+        return static_cast<long>(vm[c]->erase_if(
+            [&](const long& k, const Obj& v) { return Model::vm_pred(k, v.id, kmask, vmode); }));
+    }
+    long vm_get_or_emplace(int c, int k, int r) {
+        if (!vm[c]) {
+            return kGone;
+        }
+        const int id = next_id++;
+        P got = vm[c]->get_or_emplace(static_cast<long>(k), id, &live_objects);
+        const long out = got->id;
+        put(slots[r], std::move(got));
+        return out;
+    }
+    Obs vm_value_refs(int c) const {
+        Obs out;
+        if (!vm[c]) {
+            out.push_back(kGone);
+            return out;
+        }
+        std::vector<long> ids;
+        for (const W& w : vm[c]->value_refs()) {
+            const P p = w.lock(); // the owners hold them: alive
+            ids.push_back(p ? p->id : kNone);
+        }
+        append_sorted(out, ids);
+        return out;
+    }
+
+    long km_try_emplace(int c, int s, int v) {
+        if (!km[c]) {
+            return kGone;
+        }
+        return km[c]->try_emplace(slots[s], v, &live_vals);
+    }
+    long km_get_or_insert(int c, int s, int v, int kind) {
+        if (!km[c]) {
+            return kGone;
+        }
+        const Val got = km[c]->get_or_insert(slots[s], [&] {
+            switch (kind % 3) {
+            case 0:
+                break;
+            case 1:
+                throw FuzzThrow{};
+            default:
+                km_insert(c, s, v + 1, 0); // the key has no entry now: this one wins
+                break;
+            }
+            return Val(v, &live_vals);
+        });
+        return got.v;
+    }
+    long km_update(int c, int s, int delta, bool raw) {
+        if (!km[c]) {
+            return kGone;
+        }
+        const auto add = [delta](Val& x) { x.v += delta; };
+        return raw ? km[c]->update(slots[s].get(), add) : km[c]->update(slots[s], add);
+    }
+    long km_visit(int c, int s, bool raw) const {
+        if (!km[c]) {
+            return kGone;
+        }
+        const auto read = [](const Val& x) { return static_cast<long>(x.v); };
+        const std::optional<long> got =
+            raw ? km[c]->visit(slots[s].get(), read) : km[c]->visit(slots[s], read);
+        return got.value_or(kNone);
+    }
+    long km_take(int c, int s, bool raw) {
+        if (!km[c]) {
+            return kGone;
+        }
+        const std::optional<Val> got = raw ? km[c]->take(slots[s].get()) : km[c]->take(slots[s]);
+        return got ? got->v : kNone;
+    }
+    Obs km_values(int c) const {
+        Obs out;
+        if (!km[c]) {
+            out.push_back(kGone);
+            return out;
+        }
+        std::vector<long> values;
+        for (const Val& x : km[c]->values()) {
+            values.push_back(x.v);
+        }
+        append_sorted(out, values);
+        return out;
+    }
+    long km_erase_if(int c, int modulus) {
+        if (!km[c]) {
+            return kGone;
+        }
+        const long m = modulus % 4 + 2;
+        return static_cast<long>(
+            km[c]->erase_if([m](const Obj&, const Val& x) { return x.v % m == 0; }));
+    }
+
+    long set_pop(int c, int r) {
+        if (!set[c]) {
+            return kGone;
+        }
+        P got = set[c]->pop();
+        const long id = got ? got->id : kNone;
+        g_popped = id; // the model checks this choice
+        put(slots[r], std::move(got));
+        return id;
+    }
+    long set_erase_if(int c, int mask) {
+        if (!set[c]) {
+            return kGone;
+        }
+        return static_cast<long>(
+            set[c]->erase_if([mask](const Obj& e) { return ((mask >> (e.id % 8)) & 1) != 0; }));
+    }
+    long set_algebra(int c, int op, bool self) {
+        const int other = self ? c : 1 - c;
+        if (!set[c] || !set[other]) {
+            return kGone;
+        }
+        Set& a = *set[c];
+        const Set& b = *set[other];
+        switch (op % 8) {
+        case 0:
+            a |= b;
+            break;
+        case 1:
+            a &= b;
+            break;
+        case 2:
+            a -= b;
+            break;
+        case 3:
+            a ^= b;
+            break;
+        case 4:
+            a = a | b;
+            break;
+        case 5:
+            a = a & b;
+            break;
+        case 6:
+            a = a - b;
+            break;
+        default:
+            a = b ^ a;
+            break;
+        }
+        return static_cast<long>(a.size());
+    }
+    long set_relation() const {
+        if (!set[0] || !set[1]) {
+            return kGone;
+        }
+        const Set& a = *set[0];
+        const Set& b = *set[1];
+        return (a.is_subset_of(b) ? 1 : 0) + (a.is_superset_of(b) ? 2 : 0) +
+               (a.is_disjoint(b) ? 4 : 0) + (a == b ? 8 : 0) + (a != b ? 16 : 0);
+    }
+    long compare(int kind) {
+        return with_kind(kind, [&](auto& arr) -> long {
+            if (!arr[0] || !arr[1]) {
+                return kGone;
+            }
+            return (*arr[0] == *arr[1] ? 1 : 0) + (*arr[0] != *arr[1] ? 2 : 0);
+        });
+    }
+    long on_remove(int kind, int c, int mode) {
+        const bool none = mode % 4 == 0;
+        switch (kind) {
+        case 0:
+            if (!vm[c]) {
+                return kGone;
+            }
+            if (none) {
+                vm[c]->on_remove(nullptr);
+                return -1;
+            }
+            vm[c]->on_remove([this, t = next_tag](const long& k, weakref::removal_cause why) {
+                pending.push_back(Notice{0, t, k, 0, static_cast<long>(why)});
+            });
+            break;
+        case 1:
+            if (!km[c]) {
+                return kGone;
+            }
+            if (none) {
+                km[c]->on_remove(nullptr);
+                return -1;
+            }
+            km[c]->on_remove(
+                [this, t = next_tag](const Obj* k, Val&& v, weakref::removal_cause why) {
+                    // At a death the key object is not destroyed yet: its id is readable.
+                    pending.push_back(Notice{1, t, k->id, v.v, static_cast<long>(why)});
+                });
+            break;
+        default:
+            if (!set[c]) {
+                return kGone;
+            }
+            if (none) {
+                set[c]->on_remove(nullptr);
+                return -1;
+            }
+            set[c]->on_remove([this, t = next_tag](const Obj* e, weakref::removal_cause why) {
+                pending.push_back(Notice{2, t, e->id, 0, static_cast<long>(why)});
+            });
+            break;
+        }
+        return next_tag++;
+    }
+    void seal_notices() { seal(pending, notices); }
+
+    // --- Any container: kind 0 value map, 1 key map, 2 set (continued) ---
+
     long clear(int kind, int c) {
         return with_kind(kind, [&](auto& arr) -> long {
             if (!arr[c]) {
@@ -508,6 +737,7 @@ public:
         out.push_back(vals);
         out.push_back(static_cast<long>(log.size()));
         out.insert(out.end(), log.begin(), log.end());
+        append_notices(out, notices);
         return out;
     }
 
@@ -607,7 +837,16 @@ public:
     int next_id = 0;
     int next_reg = 0;
     bool vm_busy[kCopies] = {};
+    int next_tag = 0;
+    std::vector<Notice> pending; // this op's notices
+    std::vector<Notice> notices; // every op's, each op's sorted
 };
+
+static_assert(static_cast<long>(weakref::removal_cause::died) == kDied &&
+                  static_cast<long>(weakref::removal_cause::erased) == kErased &&
+                  static_cast<long>(weakref::removal_cause::replaced) == kReplaced &&
+                  static_cast<long>(weakref::removal_cause::cleared) == kCleared,
+              "the model numbers the removal causes as weakref does");
 
 // --- Decoding: an opcode byte and its argument bytes; a short input reads zeros
 // --------------------
@@ -655,22 +894,44 @@ enum Code : std::uint8_t {
     kRecreate,       // kind, which, how
     kIterate,        // kind, which
     kSize,           // kind, which
+    kVmTake,         // map, key, result slot
+    kVmEraseIf,      // map, key mask, value mode
+    kVmGetOrEmplace, // map, key, result slot
+    kVmValueRefs,    // map
+    kKmTryEmplace,   // map, slot, value
+    kKmGetOrInsert,  // map, slot, value, make kind
+    kKmUpdate,       // map, slot, delta
+    kKmVisit,        // map, slot
+    kKmTake,         // map, slot
+    kKmValues,       // map
+    kKmEraseIf,      // map, modulus
+    kSetPop,         // set, result slot
+    kSetEraseIf,     // set, mask
+    kSetAlgebra,     // set, op, self
+    kSetRelation,    //
+    kCompare,        // kind
+    kOnRemove,       // kind, which, mode
     kNumCodes
 };
 
 constexpr int kMaxArgs = 5;
 constexpr std::uint8_t kArgs[] = {
-    1, 2, 2, 1, 2, 2, 2, 1, 2, 1, 2, 5, 2, 1, 1, 1, 2, 1, 2, 1, 1,
-    4, 2, 2, 2, 5, 1, 4, 2, 2, 2, 2, 2, 2, 2, 3, 3, 2, 2, 3, 2, 2,
+    1, 2, 2, 1, 2, 2, 2, 1, 2, 1, 2, 5, 2, 1, 1, 1, 2, 1, 2, 1, 1, 4, 2, 2, 2, 5, 1, 4, 2, 2,
+    2, 2, 2, 2, 2, 3, 3, 2, 2, 3, 2, 2, 3, 3, 3, 1, 3, 4, 3, 2, 2, 1, 2, 2, 2, 3, 0, 1, 3,
 };
 constexpr const char* kNames[] = {
-    "make",        "copy",          "move",        "drop",         "swap",        "weak_of",
-    "weak_copy",   "weak_drop",     "lock",        "lock_ctor",    "equal",       "on_death",
-    "fin_copy",    "fin_drop",      "fin_detach",  "fin_call",     "scoped_from", "scoped_drop",
-    "scoped_rel",  "scoped_detach", "scoped_call", "vm_insert",    "vm_erase",    "vm_get",
-    "vm_contains", "vm_get_or_ins", "vm_values",   "km_insert",    "km_erase",    "km_get",
-    "km_contains", "set_insert",    "set_erase",   "set_contains", "clear",       "copy_assign",
-    "move_assign", "swap_cont",     "destroy",     "recreate",     "iterate",     "size",
+    "make",          "copy",           "move",          "drop",         "swap",
+    "weak_of",       "weak_copy",      "weak_drop",     "lock",         "lock_ctor",
+    "equal",         "on_death",       "fin_copy",      "fin_drop",     "fin_detach",
+    "fin_call",      "scoped_from",    "scoped_drop",   "scoped_rel",   "scoped_detach",
+    "scoped_call",   "vm_insert",      "vm_erase",      "vm_get",       "vm_contains",
+    "vm_get_or_ins", "vm_values",      "km_insert",     "km_erase",     "km_get",
+    "km_contains",   "set_insert",     "set_erase",     "set_contains", "clear",
+    "copy_assign",   "move_assign",    "swap_cont",     "destroy",      "recreate",
+    "iterate",       "size",           "vm_take",       "vm_erase_if",  "vm_get_or_emp",
+    "vm_value_refs", "km_try_emplace", "km_get_or_ins", "km_update",    "km_visit",
+    "km_take",       "km_values",      "km_erase_if",   "set_pop",      "set_erase_if",
+    "set_algebra",   "set_relation",   "compare",       "on_remove",
 };
 
 static_assert(sizeof(kArgs) == kNumCodes, "one argument count per code");
@@ -841,6 +1102,57 @@ template <class World> Obs apply(World& w, const Op& op) {
             out.push_back(w.size_of(kind(0), c(1)));
             out.push_back(w.empty(kind(0), c(1)));
             break;
+        case kVmTake:
+            out.push_back(w.vm_take(c(0), k(1), s(2)));
+            break;
+        case kVmEraseIf:
+            out.push_back(w.vm_erase_if(c(0), op.a[1], op.a[2]));
+            break;
+        case kVmGetOrEmplace:
+            out.push_back(w.vm_get_or_emplace(c(0), k(1), s(2)));
+            break;
+        case kVmValueRefs:
+            out = w.vm_value_refs(c(0));
+            break;
+        case kKmTryEmplace:
+            out.push_back(w.km_try_emplace(c(0), s(1), op.a[2]));
+            break;
+        case kKmGetOrInsert:
+            out.push_back(w.km_get_or_insert(c(0), s(1), op.a[2], op.a[3]));
+            break;
+        case kKmUpdate:
+            out.push_back(w.km_update(c(0), s(1), op.a[2], raw(1)));
+            break;
+        case kKmVisit:
+            out.push_back(w.km_visit(c(0), s(1), raw(1)));
+            break;
+        case kKmTake:
+            out.push_back(w.km_take(c(0), s(1), raw(1)));
+            break;
+        case kKmValues:
+            out = w.km_values(c(0));
+            break;
+        case kKmEraseIf:
+            out.push_back(w.km_erase_if(c(0), op.a[1]));
+            break;
+        case kSetPop:
+            out.push_back(w.set_pop(c(0), s(1)));
+            break;
+        case kSetEraseIf:
+            out.push_back(w.set_erase_if(c(0), op.a[1]));
+            break;
+        case kSetAlgebra:
+            out.push_back(w.set_algebra(c(0), op.a[1], op.a[2] % 4 == 0));
+            break;
+        case kSetRelation:
+            out.push_back(w.set_relation());
+            break;
+        case kCompare:
+            out.push_back(w.compare(kind(0)));
+            break;
+        case kOnRemove:
+            out.push_back(w.on_remove(kind(0), c(1), op.a[2]));
+            break;
         case kNumCodes:
             break;
         }
@@ -914,8 +1226,11 @@ template <class F> void run(const std::uint8_t* data, std::size_t size) {
             }
             std::fprintf(stderr, ")\n");
         }
-        const Obs got = apply(lib, op);
+        g_popped = kNone;
+        const Obs got = apply(lib, op); // first: the model checks the library's pop
         const Obs want = apply(model, op);
+        lib.seal_notices();
+        model.seal_notices();
         if (got != want) {
             differ(F::name, index, &op, "the result", got, want);
         }
@@ -927,6 +1242,8 @@ template <class F> void run(const std::uint8_t* data, std::size_t size) {
     }
     lib.teardown_handles();
     model.teardown_handles();
+    lib.seal_notices();
+    model.seal_notices();
     const Obs lib_state = lib.snapshot();
     const Obs model_state = model.snapshot();
     if (lib_state != model_state) {

@@ -4,15 +4,20 @@
 #include "support/containers.hpp"
 #include "support/counting.hpp"
 #include "support/flavour.hpp"
+#include "support/removals.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <initializer_list>
+#include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -733,4 +738,636 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: a throwing copy of V leaves the map unc
         CHECK_FALSE(m.insert(a, two)); // no copy needed to refuse
     }
     CHECK(vals.alive() == 0);
+}
+
+// --- Working inside the map: removal listener, try_emplace, get_or_insert, update, visit, take,
+// values, erase_if, == ----------------------------------------------------------------------------
+
+namespace {
+
+using cause = wr::removal_cause;
+using box = std::unique_ptr<int>; // move-only: the listener's value is intact or moved-from
+
+/// What a weak_key_map listener was handed: the key object's address, its value field as read
+/// inside the listener, the value (moved out of the map), and the cause.
+struct handed {
+    const key_obj* key;
+    int key_value;
+    box value;
+    cause why;
+};
+
+template <class Map> void listen(Map& m, std::vector<handed>& log) {
+    m.on_remove([&log](const key_obj* k, box&& v, cause c) {
+        log.push_back(handed{k, k->value, std::move(v), c});
+    });
+}
+
+/// A listener for weak_key_map<key_obj, int> that records (tag, key value) and counts its
+/// copies.
+struct tagged_listener {
+    wrtest::removal_log<std::pair<int, int>>* log;
+    int tag;
+    int* copies;
+    tagged_listener(wrtest::removal_log<std::pair<int, int>>* l, int t, int* c)
+        : log(l), tag(t), copies(c) {}
+    tagged_listener(const tagged_listener& other)
+        : log(other.log), tag(other.tag), copies(other.copies) {
+        ++*copies;
+    }
+    tagged_listener(tagged_listener&&) noexcept = default;
+    tagged_listener& operator=(const tagged_listener&) = delete;
+    tagged_listener& operator=(tagged_listener&&) = delete;
+    ~tagged_listener() = default;
+    void operator()(const key_obj* k, int&& /*value*/, cause c) const {
+        log->record({tag, k->value}, c);
+    }
+};
+
+/// An aggregate value: try_emplace builds it from its members' arguments.
+struct point {
+    int x;
+    std::string label;
+};
+
+} // namespace
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: the listener is handed the value intact, with its cause",
+          "[weak_key_map][on_remove]") {
+    wr::weak_key_map<key_obj, box> m;
+    std::vector<handed> log;
+    listen(m, log);
+    auto k1 = wr::make_ref<key_obj>(1);
+    auto k2 = wr::make_ref<key_obj>(2);
+    auto k3 = wr::make_ref<key_obj>(3);
+    m.insert(k1, std::make_unique<int>(10));
+    m.insert(k2, std::make_unique<int>(20));
+    m.try_emplace(k3, std::make_unique<int>(30));
+    CHECK_FALSE(m.insert(k1, std::make_unique<int>(11))); // refused: tells nothing
+    CHECK_FALSE(m.try_emplace(k1, std::make_unique<int>(12)));
+    REQUIRE(log.empty());
+
+    SECTION("erase") {
+        CHECK(m.erase(k2));
+        CHECK_FALSE(m.erase(k2));
+        REQUIRE(log.size() == 1);
+        CHECK(log[0].key == k2.get());
+        CHECK(log[0].why == cause::erased);
+        REQUIRE(log[0].value);
+        CHECK(*log[0].value == 20);
+    }
+    SECTION("erase by pointer") {
+        CHECK(m.erase(k2.get()));
+        REQUIRE(log.size() == 1);
+        CHECK(log[0].why == cause::erased);
+        CHECK(*log[0].value == 20);
+    }
+    SECTION("take: the caller gets the value, the listener the moved-from one") {
+        std::optional<box> taken = m.take(k2);
+        REQUIRE(taken);
+        REQUIRE(*taken);
+        CHECK(**taken == 20);
+        REQUIRE(log.size() == 1);
+        CHECK(log[0].why == cause::erased);
+        CHECK(log[0].value == nullptr);
+        CHECK_FALSE(m.take(k2));
+        CHECK(log.size() == 1);
+    }
+    SECTION("insert_or_assign: the old value, replaced") {
+        CHECK_FALSE(m.insert_or_assign(k1, std::make_unique<int>(100)));
+        REQUIRE(log.size() == 1);
+        CHECK(log[0].key == k1.get());
+        CHECK(log[0].why == cause::replaced);
+        CHECK(*log[0].value == 10);
+        CHECK(m.visit(k1, [](const box& b) { return *b; }) == 100);
+        k1.reset(); // then the key's death: the new value, died, once
+        REQUIRE(log.size() == 2);
+        CHECK(log[1].why == cause::died);
+        CHECK(*log[1].value == 100);
+    }
+    SECTION("a key's death: died, the value intact, the key object still alive") {
+        const key_obj* raw = k3.get();
+        k3.reset();
+        REQUIRE(log.size() == 1);
+        CHECK(log[0].key == raw);
+        CHECK(log[0].key_value == 3); // read inside the listener: not yet destroyed
+        CHECK(log[0].why == cause::died);
+        REQUIRE(log[0].value);
+        CHECK(*log[0].value == 30);
+    }
+    SECTION("erase_if: erased, each entry it erased") {
+        CHECK(m.erase_if([](const key_obj& k, const box& v) { return k.value == 1 || *v == 30; }) ==
+              2);
+        REQUIRE(log.size() == 2);
+        for (const handed& h : log) {
+            CHECK(h.why == cause::erased);
+            CHECK(*h.value == h.key_value * 10);
+        }
+    }
+    SECTION("clear: cleared, each entry") {
+        m.clear();
+        REQUIRE(log.size() == 3);
+        for (const handed& h : log) {
+            CHECK(h.why == cause::cleared);
+            CHECK(*h.value == h.key_value * 10);
+        }
+    }
+    SECTION("destruction: nothing, then or at the keys' deaths") {
+        {
+            wr::weak_key_map<key_obj, box> gone;
+            listen(gone, log);
+            gone.insert(k1, std::make_unique<int>(1));
+        }
+        m.on_remove(nullptr);
+        k1.reset();
+        CHECK(log.empty());
+    }
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: at the key's death the listener runs before the key's "
+                          "destructor, after the entry left, and may use the map",
+          "[weak_key_map][on_remove]") {
+    wrtest::count_scope<key_obj> keys;
+    wr::weak_key_map<key_obj, int> m;
+    auto dying = wr::make_ref<key_obj>(1);
+    auto other = wr::make_ref<key_obj>(2);
+    auto late = wr::make_ref<key_obj>(3);
+    m.insert(dying, 10);
+    m.insert(other, 20);
+    struct seen {
+        int calls = 0;
+        long keys_destroyed = -1;
+        int key_value = 0;
+        int value = 0;
+        bool contains = true;
+        std::size_t size = 99;
+        bool inserted = false;
+        std::optional<int> other_value;
+    } at;
+    m.on_remove([&](const key_obj* k, int&& v, cause c) {
+        ++at.calls;
+        CHECK(c == cause::died);
+        at.keys_destroyed = keys.destroyed();
+        at.key_value = k->value;
+        at.value = v;
+        at.contains = m.contains(k);
+        at.size = m.size();
+        at.other_value = m.get(other);
+        at.inserted = m.insert(late, 30);
+    });
+    dying.reset();
+    CHECK(at.calls == 1);
+    CHECK(at.keys_destroyed == 0);
+    CHECK(at.key_value == 1);
+    CHECK(at.value == 10);
+    CHECK_FALSE(at.contains);
+    CHECK(at.size == 1);
+    CHECK(at.other_value == 20);
+    CHECK(at.inserted);
+    CHECK(keys.destroyed() == 1);
+    CHECK(m.get(late) == 30);
+    m.on_remove(nullptr); // `at` goes before the map
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: copies copy the listener, moves move it, swap swaps it",
+          "[weak_key_map][on_remove][hazard-5]") {
+    wrtest::removal_log<std::pair<int, int>> log; // (tag of the listener, key value)
+    int copies = 0;
+    auto a = wr::make_ref<key_obj>(1);
+    auto b = wr::make_ref<key_obj>(2);
+    auto c = wr::make_ref<key_obj>(3);
+    wr::weak_key_map<key_obj, int> original;
+    original.on_remove(tagged_listener(&log, 1, &copies));
+    original.insert(a, 1);
+    original.insert(b, 2);
+    const int copies_before = copies;
+
+    SECTION("copy construction") {
+        wr::weak_key_map<key_obj, int> copy(original);
+        CHECK(copies == copies_before + 1);
+        original.on_remove(nullptr);
+        CHECK(copy.erase(a));
+        CHECK(original.erase(b));
+        CHECK(log.size() == 1);
+        CHECK(log.count({1, 1}, cause::erased) == 1);
+    }
+    SECTION("copy assignment: the old entries cleared, then the listener copied") {
+        wr::weak_key_map<key_obj, int> target;
+        target.on_remove(tagged_listener(&log, 2, &copies));
+        target.insert(c, 3);
+        target = original;
+        CHECK(log.size() == 1);
+        CHECK(log.count({2, 3}, cause::cleared) == 1);
+        CHECK(target.erase(a));
+        CHECK(log.count({1, 1}, cause::erased) == 1);
+    }
+    SECTION("move construction and assignment") {
+        wr::weak_key_map<key_obj, int> moved(std::move(original));
+        CHECK(copies == copies_before);
+        original.insert(c, 3); // the moved-from map has no listener
+        CHECK(original.erase(c));
+        CHECK(log.empty());
+        wr::weak_key_map<key_obj, int> target;
+        target.on_remove(tagged_listener(&log, 2, &copies));
+        target.insert(c, 3);
+        target = std::move(moved);
+        CHECK(log.count({2, 3}, cause::cleared) == 1);
+        b.reset();
+        CHECK(log.count({1, 2}, cause::died) == 1);
+        CHECK(log.size() == 2);
+    }
+    SECTION("swap") {
+        wr::weak_key_map<key_obj, int> other;
+        other.on_remove(tagged_listener(&log, 2, &copies));
+        other.insert(c, 3);
+        swap(original, other);
+        CHECK(original.erase(c));
+        CHECK(other.erase(a));
+        CHECK(log.count({2, 3}, cause::erased) == 1);
+        CHECK(log.count({1, 1}, cause::erased) == 1);
+        CHECK(log.size() == 2);
+    }
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: try_emplace builds the value in place, or leaves its "
+                          "arguments alone",
+          "[weak_key_map][try_emplace]") {
+    wr::weak_key_map<key_obj, std::string> m;
+    auto k = wr::make_ref<key_obj>(1);
+    CHECK(m.try_emplace(k, 3, 'a'));
+    CHECK(m.get(k) == "aaa");
+    std::string text(40, 'x');
+    CHECK_FALSE(m.try_emplace(k, std::move(text))); // NOLINT
+    CHECK(text == std::string(40, 'x'));            // NOLINT(bugprone-use-after-move)
+    CHECK(m.get(k) == "aaa");
+    CHECK(k.weak_count() == 1);
+    CHECK(k.use_count() == 1);
+    REQUIRE_THROWS_AS(m.try_emplace(wr::ref<key_obj>(), "x"), std::invalid_argument);
+    CHECK(m.size() == 1);
+
+    wr::weak_key_map<key_obj, point> points; // an aggregate, built with braces
+    CHECK(points.try_emplace(k, 7, "seven"));
+    CHECK(points.visit(k, [](const point& p) { return p.label + std::to_string(p.x); }) ==
+          std::string("seven7"));
+
+    wr::weak_key_map<key_obj, box> boxes;
+    CHECK(boxes.try_emplace(k, std::make_unique<int>(1)));
+    auto spare = std::make_unique<int>(2);
+    CHECK_FALSE(boxes.try_emplace(k, std::move(spare))); // NOLINT
+    REQUIRE(spare);                                      // NOLINT(bugprone-use-after-move)
+    CHECK(*spare == 2);
+
+    k.reset();
+    CHECK(m.empty());
+    CHECK(points.empty());
+    CHECK(boxes.empty());
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: values that can be neither copied nor moved work with "
+                          "every member that needs neither",
+          "[weak_key_map][try_emplace][update][visit]") {
+    auto k1 = wr::make_ref<key_obj>(1);
+    auto k2 = wr::make_ref<key_obj>(2);
+
+    SECTION("std::atomic<long>") {
+        STATIC_REQUIRE_FALSE(std::is_move_constructible_v<std::atomic<long>>);
+        wr::weak_key_map<key_obj, std::atomic<long>> m;
+        std::vector<std::pair<int, long>> told;
+        m.on_remove([&](const key_obj* k, std::atomic<long>&& v, cause c) {
+            told.emplace_back(k->value, c == cause::died ? -v.load() : v.load());
+        });
+        CHECK(m.try_emplace(k1, 5L));
+        CHECK(m.try_emplace(k2));
+        CHECK_FALSE(m.try_emplace(k1, 9L));
+        CHECK(m.update(k1, [](std::atomic<long>& v) { v += 2; }));
+        CHECK(m.update(k2.get(), [](std::atomic<long>& v) { v.store(40); }));
+        CHECK(m.visit(k1, [](const std::atomic<long>& v) { return v.load(); }) == 7L);
+        CHECK(m.visit(k2.get(), [](const std::atomic<long>& v) { return v.load(); }) == 40L);
+        CHECK(m.contains(k1));
+        CHECK(m.size() == 2);
+        CHECK(m.erase_if(
+                  [](const key_obj&, const std::atomic<long>& v) { return v.load() > 10; }) == 1);
+        CHECK(told == std::vector<std::pair<int, long>>{{2, 40}});
+        CHECK(m.try_emplace(k2, 3L));
+        CHECK(m.erase(k2));
+        k1.reset();
+        CHECK(told == std::vector<std::pair<int, long>>{{2, 40}, {2, 3}, {1, -7}});
+        CHECK(m.empty());
+        CHECK(m.try_emplace(k2, 1L));
+        m.clear();
+        CHECK(told.size() == 4);
+        CHECK(m.empty());
+    }
+    SECTION("std::mutex") {
+        STATIC_REQUIRE_FALSE(std::is_move_constructible_v<std::mutex>);
+        wr::weak_key_map<key_obj, std::mutex> m;
+        int told = 0;
+        m.on_remove([&](const key_obj*, std::mutex&& mu, cause) {
+            CHECK(mu.try_lock()); // intact, and unlocked
+            mu.unlock();
+            ++told;
+        });
+        CHECK(m.try_emplace(k1));
+        CHECK(m.try_emplace(k2));
+        CHECK(m.update(k1, [](std::mutex& mu) {
+            CHECK(mu.try_lock());
+            mu.unlock();
+        }));
+        CHECK(m.visit(k1.get(), [](const std::mutex&) {}));
+        CHECK_FALSE(m.visit(wr::make_ref<key_obj>(3), [](const std::mutex&) {}));
+        CHECK(m.erase_if([&](const key_obj& k, const std::mutex&) { return &k == k2.get(); }) == 1);
+        CHECK(m.size() == 1);
+        k1.reset();
+        CHECK(m.empty());
+        CHECK(told == 2);
+        CHECK(m.try_emplace(k2));
+        { wr::weak_key_map<key_obj, std::mutex> gone(std::move(m)); } // destroyed: no notice
+        CHECK(told == 2);
+        CHECK(k2.weak_count() == 0);
+    }
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: get_or_insert runs make only for a key without an entry",
+          "[weak_key_map][get_or_insert]") {
+    wr::weak_key_map<key_obj, std::string> m;
+    auto k = wr::make_ref<key_obj>(1);
+    auto other = wr::make_ref<key_obj>(2);
+    int made = 0;
+
+    SECTION("a miss: make's result, converted to V, becomes the value") {
+        CHECK(m.get_or_insert(k, [&] {
+            ++made;
+            return "one"; // a const char*: V is constructible from it
+        }) == "one");
+        CHECK(made == 1);
+        CHECK(m.get(k) == "one");
+        CHECK(m.get_or_insert(k, [&] {
+            ++made;
+            return "again";
+        }) == "one");
+        CHECK(made == 1);
+        CHECK(k.use_count() == 1);
+        CHECK(k.weak_count() == 1);
+    }
+    SECTION("the key has no entry while make runs, and make may use the map") {
+        bool had_entry = true;
+        std::size_t size_inside = 99;
+        m.insert(other, "other");
+        const std::string got = m.get_or_insert(k, [&] {
+            had_entry = m.contains(k);
+            size_inside = m.size();
+            m.insert_or_assign(other, "changed");
+            return std::string("made");
+        });
+        CHECK(got == "made");
+        CHECK_FALSE(had_entry);
+        CHECK(size_inside == 1);
+        CHECK(m.get(other) == "changed");
+    }
+    SECTION("an insertion for the key while make runs wins") {
+        const std::string got = m.get_or_insert(k, [&] {
+            m.insert(k, "inserted");
+            return std::string("made");
+        });
+        CHECK(got == "inserted");
+        CHECK(m.get(k) == "inserted");
+    }
+    SECTION("a make that throws leaves the map unchanged") {
+        m.insert(other, "other");
+        REQUIRE_THROWS_AS(
+            m.get_or_insert(k, []() -> std::string { throw wrtest::injected_failure(); }),
+            wrtest::injected_failure);
+        CHECK(m.size() == 1);
+        CHECK_FALSE(m.contains(k));
+        CHECK(k.weak_count() == 0);
+        CHECK(m.get_or_insert(k, [] { return "later"; }) == "later"); // nothing left in flight
+    }
+    SECTION("get_or_insert for its own key from inside make throws std::logic_error") {
+        bool threw = false;
+        const std::string got = m.get_or_insert(k, [&] {
+            try {
+                (void)m.get_or_insert(k, [] { return "inner"; });
+            } catch (const std::logic_error&) {
+                threw = true;
+            }
+            (void)m.get_or_insert(other, [] { return "another key"; }); // fine
+            return "outer";
+        });
+        CHECK(threw);
+        CHECK(got == "outer");
+        CHECK(m.get(other) == "another key");
+    }
+    SECTION("an empty key throws std::invalid_argument") {
+        REQUIRE_THROWS_AS(m.get_or_insert(wr::ref<key_obj>(),
+                                          [&] {
+                                              ++made;
+                                              return "x";
+                                          }),
+                          std::invalid_argument);
+        CHECK(made == 0);
+        CHECK(m.empty());
+    }
+    SECTION("a V whose construction from make's result throws leaves the map unchanged") {
+        struct tag {};
+        using fragile = wrtest::throwing_ctor<tag>;
+        wr::weak_key_map<key_obj, fragile> f;
+        REQUIRE_THROWS_AS(f.get_or_insert(k, [] { return true; }), wrtest::construction_failed);
+        CHECK(f.empty());
+        CHECK(k.weak_count() == 0);
+        CHECK(f.get_or_insert(k, [] { return false; }).member.value == 0);
+        CHECK(f.size() == 1);
+    }
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: update changes the value in place; visit reads it",
+          "[weak_key_map][update][visit]") {
+    wr::weak_key_map<key_obj, std::vector<int>> m;
+    auto k = wr::make_ref<key_obj>(1);
+    auto absent = wr::make_ref<key_obj>(2);
+    m.insert(k, std::vector<int>{1});
+    int calls = 0;
+    CHECK(m.update(k, [&](std::vector<int>& v) {
+        ++calls;
+        v.push_back(2);
+    }));
+    CHECK(m.update(k.get(), [&](std::vector<int>& v) {
+        ++calls;
+        v.push_back(3);
+    }));
+    CHECK_FALSE(m.update(absent, [&](std::vector<int>&) { ++calls; }));
+    CHECK_FALSE(
+        m.update(static_cast<const key_obj*>(nullptr), [&](std::vector<int>&) { ++calls; }));
+    CHECK(calls == 2);
+    CHECK(m.get(k) == std::vector<int>{1, 2, 3});
+
+    const auto& cm = m;
+    auto size = cm.visit(k, [](const std::vector<int>& v) { return v.size(); });
+    STATIC_REQUIRE(std::is_same_v<decltype(size), std::optional<std::size_t>>);
+    CHECK(size == std::size_t{3});
+    // A reference result is returned decayed: a copy.
+    auto first = cm.visit(k.get(), [](const std::vector<int>& v) -> const int& { return v[0]; });
+    STATIC_REQUIRE(std::is_same_v<decltype(first), std::optional<int>>);
+    CHECK(first == 1);
+    bool ran = false;
+    auto done = cm.visit(k, [&](const std::vector<int>&) { ran = true; });
+    STATIC_REQUIRE(std::is_same_v<decltype(done), bool>);
+    CHECK(done);
+    CHECK(ran);
+    CHECK_FALSE(cm.visit(absent, [](const std::vector<int>&) {}));
+    CHECK_FALSE(cm.visit(absent.get(), [](const std::vector<int>& v) { return v.size(); }));
+
+    auto dying = wr::make_ref<key_obj>(3);
+    const key_obj* raw = dying.get();
+    m.insert(dying, std::vector<int>{});
+    wr::weak_ref<key_obj> keep_address = dying; // the block (and address) stays reserved
+    dying.reset();
+    CHECK_FALSE(m.update(raw, [&](std::vector<int>&) { ++calls; }));
+    CHECK_FALSE(m.visit(raw, [](const std::vector<int>&) {}));
+    CHECK(calls == 2);
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: take removes the entry and returns its value",
+          "[weak_key_map][take]") {
+    wrtest::count_scope<val> vals;
+    val_map m;
+    auto k = wr::make_ref<key_obj>(1);
+    m.insert(k, val(5));
+    std::optional<val> got = m.take(k);
+    REQUIRE(got);
+    CHECK(got->value == 5);
+    CHECK(m.empty());
+    CHECK(k.weak_count() == 0);
+    CHECK(vals.alive() == 1); // the caller's
+    CHECK_FALSE(m.take(k));
+    m.insert(k, val(6));
+    CHECK(m.take(k.get())->value == 6);
+    CHECK_FALSE(m.take(static_cast<const key_obj*>(nullptr)));
+    CHECK_FALSE(m.take(wr::ref<key_obj>()));
+    got.reset();
+    CHECK(vals.alive() == 0);
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: values() copies the live values at one instant",
+          "[weak_key_map][values]") {
+    wrtest::count_scope<val> vals;
+    val_map m;
+    CHECK(m.values().empty());
+    auto a = wr::make_ref<key_obj>(1);
+    auto b = wr::make_ref<key_obj>(2);
+    m.insert(a, val(10));
+    m.insert(b, val(20));
+    {
+        auto dead = wr::make_ref<key_obj>(3);
+        m.insert(dead, val(30));
+    }
+    std::vector<val> values = m.values();
+    std::vector<int> got;
+    for (const val& v : values) {
+        got.push_back(v.value);
+    }
+    CHECK(wrtest::sorted(got) == std::vector<int>{10, 20});
+    CHECK(vals.alive() == 4); // copies, not the map's own
+    a.reset();
+    CHECK(values.size() == 2); // a snapshot
+    CHECK(m.values().size() == 1);
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: erase_if offers each live entry once and erases what "
+                          "pred accepts",
+          "[weak_key_map][erase_if]") {
+    wr::weak_key_map<key_obj, int> m;
+    std::vector<wr::ref<key_obj>> keys;
+    for (int i = 0; i < 40; ++i) {
+        keys.push_back(wr::make_ref<key_obj>(i));
+        m.insert(keys.back(), i * 10);
+    }
+    keys[7].reset();
+    int told = 0;
+    m.on_remove([&](const key_obj*, int&&, cause c) { told += c == cause::erased ? 1 : 100; });
+    std::multiset<int> offered;
+    bool match = true;
+    const std::size_t erased = m.erase_if([&](const key_obj& k, const int& v) {
+        offered.insert(k.value);
+        match = match && v == k.value * 10;
+        return k.value % 4 == 0;
+    });
+    std::multiset<int> live;
+    for (int i = 0; i < 40; ++i) {
+        if (i != 7) {
+            live.insert(i);
+        }
+    }
+    CHECK(offered == live);
+    CHECK(match);
+    CHECK(erased == 10);
+    CHECK(told == 10);
+    CHECK(m.size() == 29);
+    for (int i = 0; i < 40; ++i) {
+        if (i != 7) {
+            CHECK(m.contains(keys[static_cast<std::size_t>(i)]) == (i % 4 != 0));
+        }
+    }
+    CHECK(keys[0].use_count() == 1); // the offered keys were let go
+    m.on_remove(nullptr);            // `told` goes before the map
+    wr::weak_key_map<key_obj, int> never;
+    CHECK(never.erase_if([](const key_obj&, const int&) { return true; }) == 0);
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: == compares identical key objects and equal values",
+          "[weak_key_map][equality]") {
+    auto a = wr::make_ref<key_obj>(1);
+    auto b = wr::make_ref<key_obj>(2);
+    auto twin = wr::make_ref<key_obj>(1); // equal content, another key
+    wr::weak_key_map<key_obj, int> x;
+    wr::weak_key_map<key_obj, int> y;
+    CHECK(x == y);
+    x.insert(a, 1);
+    x.insert(b, 2);
+    y.insert(b, 2);
+    y.insert(a, 1);
+    CHECK(x == y);
+    CHECK_FALSE(x != y);
+    y.insert_or_assign(a, 10);
+    CHECK(x != y); // another value
+    y.insert_or_assign(a, 1);
+    CHECK(x == y);
+    y.erase(a);
+    y.insert(twin, 1);
+    CHECK(x != y); // another key object
+    y.erase(twin);
+    CHECK(x != y); // another size
+    {
+        auto dead = wr::make_ref<key_obj>(3);
+        y.insert(dead, 3);
+        x.insert(dead, 3);
+    }
+    y.insert(a, 1);
+    CHECK(x == y); // the dead entries do not count
+
+    SECTION("a == a holds even where V's == is not reflexive") {
+        wr::weak_key_map<key_obj, double> n;
+        n.insert(a, std::numeric_limits<double>::quiet_NaN());
+        CHECK(n == n);
+        CHECK_FALSE(n != n);
+        const wr::weak_key_map<key_obj, double> copy(n);
+        CHECK(copy != n); // NaN != NaN: V's == decides between two maps
+    }
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: at a key's death the listener runs, then the value is "
+                          "destroyed, then the key's on_death callbacks and its destructor run",
+          "[weak_key_map][on_remove][death]") {
+    wr::weak_key_map<wrtest::observed, wrtest::last_words> m;
+    std::vector<std::string> order;
+    auto k = wr::make_ref<wrtest::observed>(1);
+    k->on_destroy = [&] { order.emplace_back("key destructor"); };
+    m.try_emplace(k, [&] { order.emplace_back("value destructor"); });
+    m.on_remove([&](const wrtest::observed*, wrtest::last_words&& v, cause) {
+        order.emplace_back(v.fn ? "listener, value intact" : "listener, value empty");
+    });
+    auto f = wr::on_death(k, [&] { order.emplace_back("callback"); });
+    k.reset();
+    CHECK(order == std::vector<std::string>{"listener, value intact", "value destructor",
+                                            "callback", "key destructor"});
+    m.on_remove(nullptr);
 }

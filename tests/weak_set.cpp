@@ -4,6 +4,7 @@
 #include "support/containers.hpp"
 #include "support/counting.hpp"
 #include "support/flavour.hpp"
+#include "support/removals.hpp"
 
 #include <cstddef>
 #include <initializer_list>
@@ -11,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -449,4 +451,433 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_set: weak_count counts the sets an element is in
     CHECK(a.weak_count() == 1);
     a.reset();
     CHECK(s2.empty());
+}
+
+// --- Working inside the set: removal listener, pop, erase_if, set algebra, == -------------------
+
+namespace {
+
+using cause = wr::removal_cause;
+using elem_log = wrtest::removal_log<const elem*>;
+
+void listen(elem_set& s, elem_log& log) {
+    s.on_remove([&log](const elem* e, cause c) { log.record(e, c); });
+}
+
+/// Sets of elements by their values, for comparing results of the set algebra.
+std::set<int> contents(const elem_set& s) {
+    std::set<int> out;
+    for (const auto& r : s.items()) {
+        out.insert(r->value);
+    }
+    return out;
+}
+
+/// Elements 0..n-1, and sets holding the ones whose values are listed.
+struct elements {
+    explicit elements(int n) {
+        for (int i = 0; i < n; ++i) {
+            refs.push_back(wr::make_ref<elem>(i));
+        }
+    }
+    elem_set of(std::initializer_list<int> values) const {
+        elem_set s;
+        for (int v : values) {
+            s.insert(refs[static_cast<std::size_t>(v)]);
+        }
+        return s;
+    }
+    const elem* at(int v) const { return refs[static_cast<std::size_t>(v)].get(); }
+    std::vector<wr::ref<elem>> refs;
+};
+
+} // namespace
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_set: the listener is told each removal once, with its cause",
+          "[weak_set][on_remove]") {
+    wrtest::count_scope<elem> scope;
+    elements e(4);
+    elem_set s = e.of({0, 1, 2, 3});
+    elem_log log;
+    listen(s, log);
+    CHECK_FALSE(s.insert(e.refs[0])); // already in: nothing
+    REQUIRE(log.empty());
+
+    SECTION("erase, by ref and by pointer") {
+        CHECK(s.erase(e.refs[1]));
+        CHECK(s.erase(e.at(2)));
+        CHECK_FALSE(s.erase(e.refs[1]));
+        CHECK(log.size() == 2);
+        CHECK(log.count(e.at(1), cause::erased) == 1);
+        CHECK(log.count(e.at(2), cause::erased) == 1);
+    }
+    SECTION("pop: erased, for the element it returned") {
+        wr::ref<elem> popped = s.pop();
+        REQUIRE(popped);
+        CHECK(log.size() == 1);
+        CHECK(log.count(popped.get(), cause::erased) == 1);
+    }
+    SECTION("erase_if: erased") {
+        CHECK(s.erase_if([](const elem& x) { return x.value >= 2; }) == 2);
+        CHECK(log.count(cause::erased) == 2);
+        CHECK(log.count_of(e.at(2)) == 1);
+        CHECK(log.count_of(e.at(3)) == 1);
+    }
+    SECTION("clear: cleared, each element") {
+        s.clear();
+        CHECK(log.size() == 4);
+        CHECK(log.count(cause::cleared) == 4);
+    }
+    SECTION("a death: died, the element not yet destroyed") {
+        const elem* raw = e.at(3);
+        long destroyed_at_notice = -1;
+        int value_at_notice = 0;
+        s.on_remove([&](const elem* x, cause c) {
+            log.record(x, c);
+            destroyed_at_notice = scope.destroyed();
+            value_at_notice = x->value;
+        });
+        e.refs[3].reset();
+        CHECK(log.causes() == std::vector<cause>{cause::died});
+        CHECK(log.last().what == raw);
+        CHECK(destroyed_at_notice == 0);
+        CHECK(value_at_notice == 3);
+        CHECK(scope.destroyed() == 1);
+        s.on_remove(nullptr);
+    }
+    SECTION("the compound operators: erased for what they remove, nothing for what they add") {
+        elements more(2);
+        elem_set other = e.of({1, 2});
+        other.insert(more.refs[0]);
+        SECTION("|=") {
+            s |= other;
+            CHECK(log.empty());
+            CHECK(s.size() == 5);
+        }
+        SECTION("&=") {
+            s &= other;
+            CHECK(log.size() == 2);
+            CHECK(log.count(e.at(0), cause::erased) == 1);
+            CHECK(log.count(e.at(3), cause::erased) == 1);
+        }
+        SECTION("-=") {
+            s -= other;
+            CHECK(log.size() == 2);
+            CHECK(log.count(e.at(1), cause::erased) == 1);
+            CHECK(log.count(e.at(2), cause::erased) == 1);
+        }
+        SECTION("^=") {
+            s ^= other;
+            CHECK(log.size() == 2);
+            CHECK(log.count(e.at(1), cause::erased) == 1);
+            CHECK(log.count(e.at(2), cause::erased) == 1);
+            CHECK(s.contains(more.refs[0]));
+        }
+        SECTION("s -= s and s ^= s: erased, each element") {
+            elem_set& self = s; // the same set, named twice
+            s -= self;
+            CHECK(log.size() == 4);
+            CHECK(log.count(cause::erased) == 4);
+            CHECK(s.empty());
+            s = e.of({0, 1});
+            log.clear();
+            listen(s, log);
+            s ^= self;
+            CHECK(log.size() == 2);
+            CHECK(log.count(cause::erased) == 2);
+            CHECK(s.empty());
+        }
+        other.clear();
+        more.refs.clear();
+    }
+    SECTION("assigning over the set: cleared, for what it held") {
+        elem_set other = e.of({0});
+        SECTION("copy") { s = other; }
+        SECTION("move") { s = std::move(other); }
+        CHECK(log.size() == 4);
+        CHECK(log.count(cause::cleared) == 4);
+        log.clear();
+        CHECK(s.erase(e.refs[0]));
+        CHECK(log.empty()); // the listener went with the old contents: other had none
+    }
+    SECTION("destruction: nothing") {
+        {
+            elem_set gone = e.of({0, 1});
+            listen(gone, log);
+        }
+        s.on_remove(nullptr);
+        e.refs.clear();
+        CHECK(log.empty());
+    }
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_set: the listener runs after the element left, and may use the "
+                          "set",
+          "[weak_set][on_remove]") {
+    elements e(3);
+    elem_set s = e.of({0, 1});
+    bool contained = true;
+    std::size_t size = 99;
+    bool inserted = false;
+    s.on_remove([&](const elem* x, cause) {
+        contained = s.contains(x);
+        size = s.size();
+        inserted = s.insert(e.refs[2]);
+    });
+    SECTION("erase") { CHECK(s.erase(e.refs[0])); }
+    SECTION("pop") { CHECK(s.pop()); }
+    SECTION("death") { e.refs[0].reset(); }
+    CHECK_FALSE(contained);
+    CHECK(size == 1);
+    CHECK(inserted);
+    CHECK(s.contains(e.refs[2]));
+    s.on_remove(nullptr);
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_set: copies copy the listener, moves move it, swap swaps it; a set "
+                          "made by an operator has none",
+          "[weak_set][on_remove][hazard-5]") {
+    elements e(3);
+    wrtest::removal_log<std::pair<int, const elem*>> log; // (tag, element)
+    elem_set a = e.of({0, 1});
+    a.on_remove([&log](const elem* x, cause c) { log.record({1, x}, c); });
+    elem_set b = e.of({2});
+    b.on_remove([&log](const elem* x, cause c) { log.record({2, x}, c); });
+
+    SECTION("copy construction and assignment") {
+        elem_set copy(a);
+        a.on_remove(nullptr);
+        CHECK(copy.erase(e.refs[0]));
+        CHECK(log.count({1, e.at(0)}, cause::erased) == 1);
+        b = copy;
+        CHECK(log.count({2, e.at(2)}, cause::cleared) == 1);
+        CHECK(b.erase(e.refs[1]));
+        CHECK(log.count({1, e.at(1)}, cause::erased) == 1);
+        CHECK(log.size() == 3);
+    }
+    SECTION("move construction: the moved-from set has none") {
+        elem_set moved(std::move(a));
+        a.insert(e.refs[2]); // NOLINT(bugprone-use-after-move)
+        CHECK(a.erase(e.refs[2]));
+        CHECK(log.empty());
+        CHECK(moved.erase(e.refs[0]));
+        CHECK(log.count({1, e.at(0)}, cause::erased) == 1);
+    }
+    SECTION("swap") {
+        a.swap(b);
+        CHECK(a.erase(e.refs[2]));
+        CHECK(b.erase(e.refs[0]));
+        CHECK(log.count({2, e.at(2)}, cause::erased) == 1);
+        CHECK(log.count({1, e.at(0)}, cause::erased) == 1);
+    }
+    SECTION("a | b, a & b, a - b, a ^ b have no listener") {
+        elem_set u = a | b;
+        elem_set i = a & a;
+        elem_set d = a - b;
+        elem_set x = a ^ b;
+        u.clear();
+        i.clear();
+        d.clear();
+        x.clear();
+        CHECK(log.empty());
+        elem_set target = e.of({2});
+        target.on_remove([&log](const elem* p, cause c) { log.record({3, p}, c); });
+        target = a | b; // a move assignment: the old contents cleared, then no listener
+        CHECK(log.size() == 1);
+        CHECK(log.count({3, e.at(2)}, cause::cleared) == 1);
+        target.clear();
+        CHECK(log.size() == 1);
+    }
+    a.on_remove(nullptr);
+    b.on_remove(nullptr);
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_set: pop removes and returns each live element once, then an "
+                          "empty ref",
+          "[weak_set][pop]") {
+    wrtest::count_scope<elem> scope;
+    elem_set s;
+    CHECK_FALSE(s.pop()); // never allocated
+    std::vector<wr::ref<elem>> refs;
+    for (int i = 0; i < 50; ++i) {
+        refs.push_back(wr::make_ref<elem>(i));
+        s.insert(refs.back());
+    }
+    for (int i = 0; i < 50; i += 5) {
+        refs[static_cast<std::size_t>(i)].reset();
+    }
+    std::set<int> popped;
+    std::size_t expected_size = 40;
+    while (wr::ref<elem> r = s.pop()) {
+        CHECK(r.use_count() == 2); // the caller's and the owner's
+        CHECK_FALSE(s.contains(r));
+        CHECK(popped.insert(r->value).second);
+        CHECK(s.size() == --expected_size);
+    }
+    CHECK(popped.size() == 40);
+    CHECK(popped.count(0) == 0);
+    CHECK(popped.count(45) == 0);
+    CHECK(s.empty());
+    CHECK_FALSE(s.pop());
+    CHECK(refs[1].weak_count() == 0);
+
+    SECTION("the popped element is held by the caller alone") {
+        auto only = wr::make_ref<elem>(100);
+        wr::weak_ref<elem> watch = only;
+        s.insert(only);
+        only.reset(); // died: the set is empty again
+        CHECK_FALSE(s.pop());
+        auto held = wr::make_ref<elem>(101);
+        s.insert(held);
+        wr::ref<elem> out = s.pop();
+        held.reset();
+        CHECK(out->value == 101);
+        CHECK(scope.alive() == 41);
+    }
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_set: erase_if offers each live element once",
+          "[weak_set][erase_if]") {
+    elements e(30);
+    elem_set s;
+    for (const auto& r : e.refs) {
+        s.insert(r);
+    }
+    e.refs[4].reset();
+    std::multiset<int> offered;
+    const std::size_t erased = s.erase_if([&](const elem& x) {
+        offered.insert(x.value);
+        return x.value < 10;
+    });
+    CHECK(offered.size() == 29);
+    CHECK(std::set<int>(offered.begin(), offered.end()).size() == 29);
+    CHECK(offered.count(4) == 0);
+    CHECK(erased == 9);
+    CHECK(s.size() == 20);
+    CHECK(e.refs[3].use_count() == 1);
+    elem_set never;
+    CHECK(never.erase_if([](const elem&) { return true; }) == 0);
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_set: subset, superset and disjoint go by identity of live elements",
+          "[weak_set][algebra]") {
+    elements e(5);
+    const elem_set none;
+    const elem_set ab = e.of({0, 1});
+    const elem_set abc = e.of({0, 1, 2});
+    const elem_set de = e.of({3, 4});
+    CHECK(ab.is_subset_of(abc));
+    CHECK_FALSE(abc.is_subset_of(ab));
+    CHECK(abc.is_superset_of(ab));
+    CHECK_FALSE(ab.is_superset_of(abc));
+    CHECK(ab.is_subset_of(ab));
+    CHECK(ab.is_superset_of(ab));
+    CHECK(none.is_subset_of(ab));
+    CHECK(ab.is_superset_of(none));
+    CHECK(ab.is_disjoint(de));
+    CHECK(de.is_disjoint(ab));
+    CHECK_FALSE(ab.is_disjoint(abc));
+    CHECK_FALSE(ab.is_disjoint(ab));
+    CHECK(none.is_disjoint(none));
+    CHECK(none.is_disjoint(ab));
+
+    elements twins(5); // equal values, other objects
+    const elem_set twin_ab = twins.of({0, 1});
+    CHECK_FALSE(twin_ab.is_subset_of(abc));
+    CHECK(twin_ab.is_disjoint(abc));
+
+    elem_set abd = e.of({0, 1, 3});
+    CHECK_FALSE(abd.is_subset_of(abc));
+    CHECK_FALSE(abd.is_disjoint(de));
+    e.refs[3].reset(); // the element that was not in abc, and was in de, dies
+    CHECK(abd.is_subset_of(abc));
+    CHECK(abd.is_superset_of(ab));
+    CHECK(abd.is_disjoint(de));
+    e.refs[0].reset();
+    e.refs[1].reset();
+    CHECK(abd.empty());
+    CHECK(abd.is_subset_of(none));
+}
+
+TEST_CASE(WEAKREF_FLAVOUR
+          "weak_set: |, &, - and ^ make new sets; the compound forms change the set "
+          "and return it",
+          "[weak_set][algebra]") {
+    elements e(6);
+    elem_set a = e.of({0, 1, 2, 3});
+    elem_set b = e.of({2, 3, 4, 5});
+    CHECK(contents(a | b) == std::set<int>{0, 1, 2, 3, 4, 5});
+    CHECK(contents(a & b) == std::set<int>{2, 3});
+    CHECK(contents(a - b) == std::set<int>{0, 1});
+    CHECK(contents(b - a) == std::set<int>{4, 5});
+    CHECK(contents(a ^ b) == std::set<int>{0, 1, 4, 5});
+    CHECK(contents(a | a) == contents(a));
+    CHECK(contents(a & a) == contents(a));
+    CHECK((a - a).empty());
+    CHECK((a ^ a).empty());
+    CHECK(contents(a) == std::set<int>{0, 1, 2, 3}); // the operands are untouched
+    CHECK(contents(b) == std::set<int>{2, 3, 4, 5});
+
+    elem_set u = a | b;
+    CHECK(e.refs[0].weak_count() == 2); // a, u: the element is shared, not copied
+    CHECK(e.refs[0].use_count() == 1);
+    e.refs[0].reset();
+    CHECK(contents(u) == std::set<int>{1, 2, 3, 4, 5}); // a new set forgets a death too
+
+    elem_set x = e.of({1, 2});
+    STATIC_REQUIRE(std::is_same_v<decltype(x |= b), elem_set&>);
+    STATIC_REQUIRE(std::is_same_v<decltype(x &= b), elem_set&>);
+    STATIC_REQUIRE(std::is_same_v<decltype(x -= b), elem_set&>);
+    STATIC_REQUIRE(std::is_same_v<decltype(x ^= b), elem_set&>);
+    CHECK(&(x |= b) == &x);
+    CHECK(contents(x) == std::set<int>{1, 2, 3, 4, 5});
+    CHECK(&(x &= a) == &x);
+    CHECK(contents(x) == std::set<int>{1, 2, 3});
+    CHECK(&(x -= b) == &x);
+    CHECK(contents(x) == std::set<int>{1});
+    CHECK(&(x ^= a) == &x);
+    CHECK(contents(x) == std::set<int>{2, 3});
+    CHECK(&(x |= x) == &x);
+    CHECK(&(x &= x) == &x);
+    CHECK(contents(x) == std::set<int>{2, 3});
+    CHECK(&(x -= x) == &x);
+    CHECK(x.empty());
+    x = e.of({4, 5});
+    CHECK(&(x ^= x) == &x);
+    CHECK(x.empty());
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_set: == compares the live elements by identity",
+          "[weak_set][equality]") {
+    elements e(3);
+    elements twins(3);
+    const elem_set none;
+    CHECK(none == elem_set());
+    elem_set a = e.of({0, 1});
+    elem_set b = e.of({1, 0});
+    CHECK(a == b);
+    CHECK_FALSE(a != b);
+    CHECK(a == a);
+    CHECK(a != twins.of({0, 1}));
+    CHECK(a != e.of({0}));
+    CHECK(a != e.of({0, 1, 2}));
+    CHECK(a != none);
+    b.insert(e.refs[2]);
+    e.refs[2].reset();
+    CHECK(a == b); // the dead element does not count
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_set: at a death the listener runs before the element's on_death "
+                          "callbacks and its destructor",
+          "[weak_set][on_remove][death]") {
+    wr::weak_set<wrtest::observed> s;
+    std::vector<std::string> order;
+    auto e = wr::make_ref<wrtest::observed>(1);
+    e->on_destroy = [&] { order.emplace_back("destructor"); };
+    s.insert(e);
+    s.on_remove([&](const wrtest::observed*, cause) { order.emplace_back("listener"); });
+    auto f = wr::on_death(e, [&] { order.emplace_back("callback"); });
+    e.reset();
+    CHECK(order == std::vector<std::string>{"listener", "callback", "destructor"});
+    s.on_remove(nullptr);
 }

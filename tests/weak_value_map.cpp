@@ -4,11 +4,14 @@
 #include "support/containers.hpp"
 #include "support/counting.hpp"
 #include "support/flavour.hpp"
+#include "support/removals.hpp"
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <initializer_list>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -1170,3 +1173,585 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: racing get_or_insert callers that dro
 }
 
 #endif
+
+// --- Working inside the map: removal listener, erase_if, take, get_or_emplace, value_refs, == ---
+
+namespace {
+
+using cause = wr::removal_cause;
+using key_log = wrtest::removal_log<int>;
+
+/// Installs a listener on `m` that records (key, cause) in `log`.
+template <class Map> void listen(Map& m, key_log& log) {
+    m.on_remove([&log](const int& key, cause c) { log.record(key, c); });
+}
+
+/// A listener that records (tag, key) and counts how often it was copied: a copy of the map
+/// must copy it, a move must not.
+struct tagged_listener {
+    wrtest::removal_log<std::pair<int, int>>* log;
+    int tag;
+    int* copies;
+    tagged_listener(wrtest::removal_log<std::pair<int, int>>* l, int t, int* c)
+        : log(l), tag(t), copies(c) {}
+    tagged_listener(const tagged_listener& other)
+        : log(other.log), tag(other.tag), copies(other.copies) {
+        ++*copies;
+    }
+    tagged_listener(tagged_listener&&) noexcept = default;
+    tagged_listener& operator=(const tagged_listener&) = delete;
+    tagged_listener& operator=(tagged_listener&&) = delete;
+    ~tagged_listener() = default;
+    void operator()(const int& key, cause c) const { log->record({tag, key}, c); }
+};
+
+/// A case-insensitive hash and equality of ASCII strings: keys equal by KeyEqual, not by ==.
+struct ci_hash {
+    std::size_t operator()(const std::string& s) const {
+        std::string lower;
+        for (char ch : s) {
+            lower.push_back(ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch);
+        }
+        return std::hash<std::string>()(lower);
+    }
+};
+struct ci_equal {
+    bool operator()(const std::string& a, const std::string& b) const {
+        return ci_hash()(a) == ci_hash()(b) && a.size() == b.size();
+    }
+};
+
+} // namespace
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: removal_cause is one type in both flavours",
+          "[weak_value_map][on_remove]") {
+    STATIC_REQUIRE(std::is_same_v<weakref::removal_cause, weakref::local::removal_cause>);
+    STATIC_REQUIRE(std::is_enum_v<wr::removal_cause>);
+    STATIC_REQUIRE_FALSE(std::is_convertible_v<wr::removal_cause, int>); // an enum class
+    const wr::removal_cause all[] = {cause::died, cause::erased, cause::replaced, cause::cleared};
+    CHECK(std::set<wr::removal_cause>(std::begin(all), std::end(all)).size() == 4);
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: the listener is told each removal once, with its cause",
+          "[weak_value_map][on_remove]") {
+    item_map m;
+    key_log log;
+    listen(m, log);
+    auto a = wr::make_ref<item>(1);
+    auto b = wr::make_ref<item>(2);
+    auto c = wr::make_ref<item>(3);
+    m.insert(1, a);
+    m.insert(2, b);
+    m.insert(3, c);
+    REQUIRE(log.empty()); // insertions tell nothing
+
+    SECTION("erase: erased; erasing what is not there tells nothing") {
+        CHECK(m.erase(2));
+        CHECK(log.size() == 1);
+        CHECK(log.count(2, cause::erased) == 1);
+        CHECK_FALSE(m.erase(2));
+        CHECK_FALSE(m.erase(99));
+        CHECK(log.size() == 1);
+    }
+    SECTION("take: erased; taking what is not there tells nothing") {
+        CHECK(m.take(3) == c);
+        CHECK(log.size() == 1);
+        CHECK(log.count(3, cause::erased) == 1);
+        CHECK_FALSE(m.take(3));
+        CHECK(log.size() == 1);
+    }
+    SECTION("erase_if: erased, for each entry it erased") {
+        CHECK(m.erase_if([](const int& k, const item&) { return k != 2; }) == 2);
+        CHECK(log.size() == 2);
+        CHECK(log.count(1, cause::erased) == 1);
+        CHECK(log.count(3, cause::erased) == 1);
+    }
+    SECTION("clear: cleared, for each entry") {
+        m.clear();
+        CHECK(log.size() == 3);
+        CHECK(log.count(cause::cleared) == 3);
+        for (int k : {1, 2, 3}) {
+            CHECK(log.count_of(k) == 1);
+        }
+        m.clear();
+        CHECK(log.size() == 3);
+    }
+    SECTION("a death: died, once per key that held the value") {
+        m.insert(4, a); // a under two keys
+        a.reset();
+        CHECK(log.size() == 2);
+        CHECK(log.count(1, cause::died) == 1);
+        CHECK(log.count(4, cause::died) == 1);
+    }
+    SECTION("insert_or_assign over a live value: replaced; the old value's death: nothing") {
+        auto a2 = wr::make_ref<item>(10);
+        CHECK_FALSE(m.insert_or_assign(1, a2));
+        CHECK(log.causes() == std::vector<cause>{cause::replaced});
+        CHECK(log.last().what == 1);
+        a.reset(); // no longer in the map: its death finds the entry gone
+        CHECK(log.size() == 1);
+        CHECK(m.get(1) == a2);
+        a2.reset();
+        CHECK(log.causes() == std::vector<cause>{cause::replaced, cause::died});
+        CHECK(log.count(1, cause::died) == 1);
+    }
+    SECTION("insert_or_assign of the value already there, insert over a live value: nothing") {
+        CHECK_FALSE(m.insert_or_assign(1, a));
+        CHECK_FALSE(m.insert(1, b));
+        CHECK(m.insert_or_assign(5, a)); // a new key: an addition, no removal
+        CHECK(log.empty());
+        CHECK(m.get(1) == a);
+    }
+    SECTION("erase, then the value's death: only erased") {
+        CHECK(m.erase(1));
+        a.reset();
+        CHECK(log.causes() == std::vector<cause>{cause::erased});
+    }
+    SECTION("get_or_insert and get_or_emplace on a miss tell nothing") {
+        auto made = m.get_or_insert(7, [] { return wr::make_ref<item>(7); });
+        auto emplaced = m.get_or_emplace(8, 8);
+        CHECK(log.empty());
+        made.reset();
+        CHECK(log.causes() == std::vector<cause>{cause::died});
+        CHECK(log.last().what == 7);
+    }
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: the listener runs after the entry left, and may use "
+                          "the map",
+          "[weak_value_map][on_remove]") {
+    item_map m;
+    auto a = wr::make_ref<item>(1);
+    auto b = wr::make_ref<item>(2);
+    auto extra = wr::make_ref<item>(3);
+    m.insert(1, a);
+    m.insert(2, b);
+    struct seen {
+        int calls = 0;
+        int key = 0;
+        cause why = cause::died;
+        bool contains = true;
+        bool got = true;
+        std::size_t size = 99;
+        bool inserted = false;
+        wr::ref<item> now;
+    } at;
+    m.on_remove([&](const int& key, cause why) {
+        ++at.calls;
+        at.key = key;
+        at.why = why;
+        at.contains = m.contains(key);
+        at.now = m.get(key);
+        at.got = static_cast<bool>(at.now);
+        at.size = m.size();
+        at.inserted = m.insert(3, extra); // inserting from the listener
+    });
+
+    SECTION("erase") {
+        CHECK(m.erase(1));
+        CHECK(at.why == cause::erased);
+        CHECK_FALSE(at.contains);
+        CHECK_FALSE(at.got);
+        CHECK(at.size == 1);
+    }
+    SECTION("death") {
+        a.reset();
+        CHECK(at.why == cause::died);
+        CHECK_FALSE(at.contains);
+        CHECK_FALSE(at.got);
+        CHECK(at.size == 1);
+    }
+    SECTION("take") {
+        CHECK(m.take(1) == a);
+        CHECK(at.why == cause::erased);
+        CHECK_FALSE(at.contains);
+        CHECK(at.size == 1);
+    }
+    SECTION("replaced: the new value is in place") {
+        auto a2 = wr::make_ref<item>(10);
+        CHECK_FALSE(m.insert_or_assign(1, a2));
+        CHECK(at.why == cause::replaced);
+        CHECK(at.contains);
+        CHECK(at.now == a2);
+        CHECK(at.size == 2);
+    }
+    CHECK(at.calls == 1);
+    CHECK(at.key == 1);
+    CHECK(at.inserted);
+    CHECK(m.get(3) == extra);
+    CHECK(m.get(2) == b);
+    m.on_remove(nullptr); // `at` and `extra` go before the map
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a listener may erase from the map, and is told that "
+                          "removal too",
+          "[weak_value_map][on_remove]") {
+    item_map m;
+    key_log log;
+    auto a = wr::make_ref<item>(1);
+    auto b = wr::make_ref<item>(2);
+    m.insert(1, a);
+    m.insert(2, b);
+    m.on_remove([&](const int& key, cause why) {
+        log.record(key, why);
+        if (key == 1) {
+            m.erase(2);
+        }
+    });
+    a.reset();
+    CHECK(m.empty());
+    CHECK(log.size() == 2);
+    CHECK(log.count(1, cause::died) == 1);
+    CHECK(log.count(2, cause::erased) == 1);
+    b.reset();
+    CHECK(log.size() == 2);
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: on_remove replaces the listener; on_remove(nullptr) "
+                          "removes it",
+          "[weak_value_map][on_remove]") {
+    item_map m;
+    m.on_remove(nullptr); // on a map that has allocated nothing yet
+    key_log first;
+    key_log second;
+    listen(m, first); // before the first insertion
+    auto a = wr::make_ref<item>(1);
+    m.insert(1, a);
+    m.insert(2, a);
+    m.insert(3, a);
+    CHECK(m.erase(1));
+    listen(m, second);
+    CHECK(m.erase(2));
+    m.on_remove(nullptr);
+    CHECK(m.erase(3));
+    CHECK(first.size() == 1);
+    CHECK(first.count(1, cause::erased) == 1);
+    CHECK(second.size() == 1);
+    CHECK(second.count(2, cause::erased) == 1);
+    m.insert(4, a);
+    a.reset();
+    CHECK(first.size() + second.size() == 2);
+    CHECK(m.empty());
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: copies copy the listener, moves move it, swap swaps "
+                          "it, destruction tells nothing",
+          "[weak_value_map][on_remove][hazard-5]") {
+    wrtest::removal_log<std::pair<int, int>> log; // (tag of the listener, key)
+    int copies = 0;
+    auto a = wr::make_ref<item>(1);
+    auto b = wr::make_ref<item>(2);
+    auto original = std::make_unique<item_map>();
+    original->on_remove(tagged_listener(&log, 1, &copies));
+    original->insert(1, a);
+    original->insert(2, b);
+    const int copies_before = copies;
+
+    SECTION("copy construction: an independent copy of the listener") {
+        item_map copy(*original);
+        CHECK(copies == copies_before + 1);
+        original->on_remove(nullptr);
+        CHECK(copy.erase(1));
+        CHECK(log.count({1, 1}, cause::erased) == 1);
+        CHECK(original->erase(2)); // its own listener is gone
+        CHECK(log.size() == 1);
+    }
+    SECTION("copy assignment: the old entries are cleared, then the listener is copied") {
+        item_map target;
+        target.on_remove(tagged_listener(&log, 2, &copies));
+        auto c = wr::make_ref<item>(3);
+        target.insert(3, c);
+        target.insert(4, c);
+        target = *original;
+        CHECK(log.size() == 2);
+        CHECK(log.count({2, 3}, cause::cleared) == 1);
+        CHECK(log.count({2, 4}, cause::cleared) == 1);
+        CHECK(copies > copies_before);
+        CHECK(target.erase(1));
+        CHECK(log.count({1, 1}, cause::erased) == 1); // the copy of the original's listener
+        c.reset();
+        CHECK(log.size() == 3);
+    }
+    SECTION("move construction: the listener goes with the entries") {
+        item_map moved(std::move(*original));
+        CHECK(copies == copies_before);
+        CHECK(moved.erase(1));
+        CHECK(log.count({1, 1}, cause::erased) == 1);
+        original->insert(5, a); // the moved-from map has no listener
+        CHECK(original->erase(5));
+        CHECK(log.size() == 1);
+    }
+    SECTION("move assignment: the old entries are cleared, then the listener moves") {
+        item_map target;
+        target.on_remove(tagged_listener(&log, 2, &copies));
+        target.insert(3, a);
+        target = std::move(*original);
+        CHECK(log.causes() == std::vector<cause>{cause::cleared});
+        CHECK(log.count({2, 3}, cause::cleared) == 1);
+        b.reset();
+        CHECK(log.count({1, 2}, cause::died) == 1);
+        original->insert(5, a);
+        CHECK(original->erase(5));
+        CHECK(log.size() == 2);
+    }
+    SECTION("swap: each map keeps the other's listener") {
+        item_map other;
+        other.on_remove(tagged_listener(&log, 2, &copies));
+        other.insert(3, a);
+        SECTION("member") { original->swap(other); }
+        SECTION("free") { swap(*original, other); }
+        CHECK(original->erase(3));
+        CHECK(log.count({2, 3}, cause::erased) == 1);
+        CHECK(other.erase(1));
+        CHECK(log.count({1, 1}, cause::erased) == 1);
+        CHECK(log.size() == 2);
+    }
+    SECTION("destruction: nothing, then or at the values' later deaths") {
+        original.reset();
+        a.reset();
+        b.reset();
+        CHECK(log.empty());
+    }
+    SECTION("self-assignment changes nothing and tells nothing") {
+        item_map& alias = *original;
+        *original = alias;
+        *original = std::move(alias);
+        CHECK(original->size() == 2);
+        CHECK(log.empty());
+        CHECK(original->erase(1));
+        CHECK(log.count({1, 1}, cause::erased) == 1);
+    }
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: erase_if offers each live entry once and erases what "
+                          "pred accepts",
+          "[weak_value_map][erase_if]") {
+    item_map m;
+    key_log log;
+    listen(m, log);
+    std::vector<wr::ref<item>> values;
+    for (int k = 0; k < 40; ++k) {
+        values.push_back(wr::make_ref<item>(k * 10));
+        m.insert(k, values.back());
+    }
+    values[5].reset(); // dead entries are not offered
+    values[6].reset();
+    log.clear();
+    std::multiset<int> offered;
+    bool values_match = true;
+    const std::size_t erased = m.erase_if([&](const int& k, const item& v) {
+        offered.insert(k);
+        values_match = values_match && v.value == k * 10;
+        return k % 3 == 0;
+    });
+    std::multiset<int> live;
+    std::size_t accepted = 0;
+    for (int k = 0; k < 40; ++k) {
+        if (k != 5 && k != 6) {
+            live.insert(k);
+            accepted += k % 3 == 0 ? 1 : 0;
+        }
+    }
+    CHECK(offered == live);
+    CHECK(values_match);
+    CHECK(erased == accepted);
+    CHECK(m.size() == live.size() - accepted);
+    CHECK(log.size() == accepted);
+    CHECK(log.count(cause::erased) == accepted);
+    for (int k = 0; k < 40; ++k) {
+        const bool dead = k == 5 || k == 6;
+        CHECK(m.contains(k) == (!dead && k % 3 != 0));
+    }
+    // The values are untouched.
+    CHECK(values[3].use_count() == 1);
+    CHECK(values[3]->value == 30);
+
+    CHECK(m.erase_if([](const int&, const item&) { return false; }) == 0);
+    CHECK(m.size() == live.size() - accepted);
+    item_map never;
+    int calls = 0;
+    CHECK(never.erase_if([&](const int&, const item&) { return ++calls > 0; }) == 0);
+    CHECK(calls == 0);
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: take removes the entry and hands over its live value",
+          "[weak_value_map][take]") {
+    wrtest::count_scope<item> items;
+    item_map m;
+    auto a = wr::make_ref<item>(1);
+    wr::weak_ref<item> watch = a;
+    m.insert(1, a);
+    m.insert(2, a);
+    a.reset(); // the map holds it weakly: it died
+    CHECK(watch.expired());
+    CHECK_FALSE(m.take(1));
+    auto b = wr::make_ref<item>(2);
+    m.insert(1, b);
+    const item* raw = b.get();
+    wr::ref<item> got = m.take(1);
+    CHECK(got.get() == raw);
+    CHECK(got.use_count() == 2);
+    CHECK_FALSE(m.contains(1));
+    CHECK(m.empty());
+    CHECK_FALSE(m.take(1));
+    b.reset();
+    CHECK(items.alive() == 1); // the taken ref holds it
+    got.reset();
+    CHECK(items.alive() == 0);
+
+    wr::weak_value_map<std::string, item, wrtest::string_hash, wrtest::string_equal> by_name;
+    auto c = wr::make_ref<item>(3);
+    by_name.insert("three", c);
+    const long before = wrtest::string_equal::view_calls().load();
+    CHECK(by_name.take(std::string_view("three")) == c);
+    CHECK(wrtest::string_equal::view_calls().load() > before); // no std::string was made
+    CHECK(by_name.empty());
+    CHECK_FALSE(by_name.take(std::string_view("three")));
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: get_or_emplace makes the value from its arguments only "
+                          "on a miss",
+          "[weak_value_map][get_or_emplace]") {
+    wr::weak_value_map<int, std::string> m;
+    std::string text(40, 'x'); // beyond any small-string buffer: a move would empty it
+    wr::ref<std::string> made = m.get_or_emplace(1, std::move(text)); // NOLINT
+    REQUIRE(made);
+    CHECK(*made == std::string(40, 'x'));
+    CHECK(m.get(1) == made);
+    std::string again(30, 'y');
+    wr::ref<std::string> found = m.get_or_emplace(1, std::move(again)); // NOLINT
+    CHECK(found == made);
+    CHECK(again == std::string(30, 'y')); // NOLINT(bugprone-use-after-move): left alone
+    CHECK(*m.get_or_emplace(2, 3, 'z') == "zzz");
+    CHECK(m.size() == 1); // key 2's value was a temporary: it died with the statement
+    found.reset();
+    made.reset();
+    CHECK(m.empty());
+
+    SECTION("a throwing constructor leaves the map unchanged") {
+        struct tag {};
+        using fragile = wrtest::throwing_ctor<tag>;
+        wrtest::count_scope<wrtest::counted<tag>> members;
+        wr::weak_value_map<int, fragile> f;
+        REQUIRE_THROWS_AS(f.get_or_emplace(1, true), wrtest::construction_failed);
+        CHECK(f.empty());
+        CHECK(members.alive() == 0);
+        auto ok = f.get_or_emplace(1, false, 5);
+        CHECK(ok->member.value == 5);
+        CHECK(f.get(1) == ok);
+    }
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: value_refs are weak refs to the live values that keep "
+                          "nothing alive",
+          "[weak_value_map][value_refs]") {
+    wrtest::count_scope<item> items;
+    item_map m;
+    CHECK(m.value_refs().empty());
+    auto a = wr::make_ref<item>(1);
+    auto b = wr::make_ref<item>(2);
+    m.insert(1, a);
+    m.insert(2, b);
+    m.insert(3, b);
+    {
+        auto dead = wr::make_ref<item>(3);
+        m.insert(4, dead);
+    }
+    std::vector<wr::weak_ref<item>> refs = m.value_refs();
+    REQUIRE(refs.size() == 3); // one per live entry
+    std::vector<wr::ref<item>> locked;
+    for (const auto& w : refs) {
+        locked.push_back(w.lock());
+    }
+    CHECK(wrtest::identities(locked) == wrtest::identities_of(a, b, b));
+    locked.clear();
+    CHECK(a.use_count() == 1);
+    CHECK(b.use_count() == 1);
+    CHECK(a.weak_count() == 2); // its entry and one weak_ref
+    CHECK(b.weak_count() == 4);
+    a.reset();
+    b.reset();
+    CHECK(items.alive() == 0);
+    for (const auto& w : refs) {
+        CHECK(w.expired());
+    }
+    CHECK(m.empty());
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: == compares the live entries by key and by the "
+                          "identity of the value",
+          "[weak_value_map][equality]") {
+    auto a = wr::make_ref<item>(1);
+    auto b = wr::make_ref<item>(2);
+    auto twin = wr::make_ref<item>(1); // equal to a by content, another object
+    item_map x;
+    item_map y;
+    CHECK(x == y); // both empty, neither allocated
+    CHECK_FALSE(x != y);
+    x.insert(1, a);
+    x.insert(2, b);
+    y.insert(2, b); // another order
+    y.insert(1, a);
+    CHECK(x == y);
+    CHECK(y == x);
+    CHECK_FALSE(x != y);
+    CHECK(x == x);
+
+    y.insert_or_assign(1, twin);
+    CHECK(x != y); // same key, another referent
+    y.insert_or_assign(1, a);
+    CHECK(x == y);
+    y.insert(3, a);
+    CHECK(x != y); // another size
+    CHECK(y != x);
+    y.erase(3);
+    x.erase(2);
+    y.erase(2);
+    y.insert(3, b);
+    CHECK(x != y); // same size, another key
+
+    SECTION("a dead entry does not count") {
+        x.insert(4, twin);
+        CHECK(x != y);
+        twin.reset();
+        y.erase(3);
+        CHECK(x == y);
+    }
+    SECTION("a moved-from map equals an empty one") {
+        item_map moved(std::move(x));
+        CHECK(x == item_map()); // NOLINT(bugprone-use-after-move)
+        CHECK(moved != x);
+    }
+    SECTION("keys are compared by KeyEqual") {
+        wr::weak_value_map<std::string, item, ci_hash, ci_equal> p;
+        wr::weak_value_map<std::string, item, ci_hash, ci_equal> q;
+        p.insert("Key", a);
+        q.insert("KEY", a);
+        CHECK(p == q);
+        wr::weak_value_map<std::string, item> r;
+        wr::weak_value_map<std::string, item> s;
+        r.insert("Key", a);
+        s.insert("KEY", a);
+        CHECK(r != s);
+    }
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: at a value's death the listener runs before its "
+                          "on_death callbacks and its destructor",
+          "[weak_value_map][on_remove][death]") {
+    wr::weak_value_map<int, wrtest::observed> m;
+    std::vector<std::string> order;
+    auto v = wr::make_ref<wrtest::observed>(1);
+    v->on_destroy = [&] { order.emplace_back("destructor"); };
+    m.insert(1, v);
+    m.insert(2, v);
+    m.on_remove([&](const int& k, cause) { order.push_back("listener " + std::to_string(k)); });
+    auto f = wr::on_death(v, [&] { order.emplace_back("callback"); });
+    v.reset();
+    REQUIRE(order.size() == 4);
+    CHECK(wrtest::sorted(std::vector<std::string>(order.begin(), order.begin() + 2)) ==
+          std::vector<std::string>{"listener 1", "listener 2"});
+    CHECK(order[2] == "callback");
+    CHECK(order[3] == "destructor");
+    m.on_remove(nullptr);
+}

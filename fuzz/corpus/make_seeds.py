@@ -8,7 +8,8 @@ CODES = """make copy move drop swap weak_of weak_copy weak_drop lock lock_ctor e
 fin_copy fin_drop fin_detach fin_call scoped_from scoped_drop scoped_rel scoped_detach scoped_call
 vm_insert vm_erase vm_get vm_contains vm_get_or_ins vm_values km_insert km_erase km_get km_contains
 set_insert set_erase set_contains clear copy_assign move_assign swap_cont destroy recreate iterate
-size""".split()
+size vm_take vm_erase_if vm_get_or_emp vm_value_refs km_try_emplace km_get_or_ins km_update km_visit
+km_take km_values km_erase_if set_pop set_erase_if set_algebra set_relation compare on_remove""".split()
 OP = {name: i for i, name in enumerate(CODES)}
 # Death callback actions (the kind byte of on_death).
 (LOG, DROP_SLOT, DETACH_FIN, LOG_SIZES, CLEAR_OR_DESTROY, LOG_LOCK, LOCK_INTO_SLOT, REGISTER,
@@ -16,6 +17,11 @@ OP = {name: i for i, name in enumerate(CODES)}
 # get_or_insert factories (the kind byte of vm_get_or_ins).
 NEW, COPY_SLOT, THROW, INSERT_THEN_NEW, DROP_THEN_NEW = range(5)
 VM, KM, SET = range(3)
+# weak_key_map get_or_insert factories (the kind byte of km_get_or_ins).
+KM_VALUE, KM_THROW, KM_INSERT_FIRST = range(3)
+# set_algebra: compound |= &= -= ^=, then assignments of | & - ^.
+OR_EQ, AND_EQ, SUB_EQ, XOR_EQ, OR, AND, SUB, XOR = range(8)
+LISTEN, UNLISTEN = 1, 0  # on_remove's mode byte
 
 
 def seq(*ops):
@@ -83,6 +89,33 @@ SEEDS = {
                                      ("on_death", 0, 1, CALL_FIN, 0, 0),
                                      ("on_death", 0, 2, REGISTER, 1, 3), ("drop", 0),
                                      ("fin_call", 0), ("drop", 1), ("fin_detach", 3)),
+    "listeners": seq(("make", 0), ("make", 1), ("make", 2), ("on_remove", VM, 0, LISTEN),
+                     ("on_remove", KM, 0, LISTEN), ("on_remove", SET, 0, LISTEN),
+                     ("vm_insert", 0, 1, 0, 0), ("vm_insert", 0, 1, 1, 1), ("vm_erase", 0, 1),
+                     ("vm_insert", 0, 2, 2, 0), ("km_insert", 0, 0, 5, 0), ("km_insert", 0, 0, 6, 1),
+                     ("set_insert", 0, 1), ("copy_assign", VM, 1, 1), ("drop", 2), ("drop", 0),
+                     ("clear", SET, 0), ("move_assign", KM, 1, 1), ("on_remove", VM, 1, UNLISTEN),
+                     ("drop", 1)),
+    "value_map_inside": seq(("make", 0), ("make", 1), ("on_remove", VM, 0, LISTEN),
+                            ("vm_insert", 0, 1, 0, 0), ("vm_insert", 0, 2, 1, 0),
+                            ("vm_insert", 0, 3, 0, 0), ("vm_take", 0, 1, 4),
+                            ("vm_erase_if", 0, 0xff, 1), ("vm_get_or_emp", 0, 5, 5),
+                            ("vm_get_or_emp", 0, 5, 6), ("vm_value_refs", 0),
+                            ("copy_assign", VM, 1, 1), ("compare", VM), ("drop", 5), ("drop", 6),
+                            ("compare", VM)),
+    "key_map_inside": seq(("make", 0), ("make", 1), ("on_remove", KM, 0, LISTEN),
+                          ("km_try_emplace", 0, 0, 3), ("km_try_emplace", 0, 0, 4),
+                          ("km_update", 0, 0, 10), ("km_update", 0, 8, 1), ("km_visit", 0, 8),
+                          ("km_get_or_ins", 0, 1, 7, KM_THROW), ("km_get_or_ins", 0, 1, 7, KM_INSERT_FIRST),
+                          ("km_get_or_ins", 0, 1, 9, KM_VALUE), ("km_values", 0),
+                          ("km_erase_if", 0, 0), ("km_take", 0, 1), ("km_take", 0, 8),
+                          ("copy_assign", KM, 1, 1), ("compare", KM), ("drop", 0)),
+    "set_inside": seq(("make", 0), ("make", 1), ("make", 2), ("set_insert", 0, 0), ("set_insert", 0, 1),
+                      ("set_insert", 1, 1), ("set_insert", 1, 2), ("on_remove", SET, 0, LISTEN),
+                      ("set_relation",), ("set_algebra", 0, OR_EQ, 1), ("set_algebra", 0, AND_EQ, 1),
+                      ("set_algebra", 0, XOR, 1), ("set_algebra", 1, SUB_EQ, 0),
+                      ("set_erase_if", 0, 0xff), ("set_insert", 0, 2), ("set_pop", 0, 3),
+                      ("set_pop", 0, 4), ("compare", SET), ("drop", 3)),
 }
 
 here = pathlib.Path(__file__).resolve().parent

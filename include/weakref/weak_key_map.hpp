@@ -47,8 +47,10 @@ template <> struct visit_result<void> { using type = bool; };
 ///
 /// Thread safety (weakref::): as weak_value_map. Each entry's value has a small lock of its
 /// own, held while update, visit, get, erase_if's predicate or a snapshot reads or changes it:
-/// threads working on different keys never meet there. V's constructors may run under a shard
-/// lock; V's destructor, the listener and the factories never run under any lock.
+/// threads working on different keys never meet there. These run after the lock-free lookup
+/// that found the entry has ended (the entry pinned), so they may wait for other threads. V's
+/// constructors may run under a shard lock; V's destructor, the listener and the factories
+/// never run under any lock.
 template <class K, class V, class Policy> class basic_weak_key_map {
 public:
     using key_type = basic_ref<K, Policy>;
@@ -126,14 +128,23 @@ private:
                 e.state_ = gone;
             }
         }
-        /// The table's unit, dropped after the grace period; the entry goes with the last pin.
+        /// Called once the table's grace period for the entry ended: lets go of the table's
+        /// pin; an access() still running the user's function on it frees it when it is done.
         static void free(void* p) noexcept { static_cast<entry*>(p)->unpin(); }
 
-        /// Keeps the entry's memory while a member works on its value with no epoch guard held
-        /// (user code never runs inside a lookup's guard: see access). Taken inside a guard.
-        void pin() const noexcept { pins_.fetch_add(1, std::memory_order_relaxed); }
+        /// Keeps the entry's memory (its value lock, state and storage) after the lookup that
+        /// found it has ended. Only inside that lookup (its epoch guard holds the memory until
+        /// the pin is taken).
+        void pin() const noexcept {
+            // relaxed: the table's pin is still held (the lookup's guard keeps the grace
+            // period from ending), and the guard's release on leaving, read with acquire by
+            // the scan that ends the grace period, orders this increment before the table's
+            // unpin: that one cannot be the last.
+            pins_.fetch_add(1, std::memory_order_relaxed);
+        }
         void unpin() const noexcept {
-            // acq_rel: the last one frees the entry after every other pin's last use of it.
+            // acq_rel: the last to let go frees the entry after every other holder's last use
+            // of it (release by each, acquire by the one that frees).
             if (pins_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
                 delete const_cast<entry*>(this);
             }
@@ -143,8 +154,10 @@ private:
         static constexpr unsigned char seized = 1; // taken by a remover: readers must not
         static constexpr unsigned char gone = 2;   // destroyed
 
-        mutable typename Policy::template cell<std::uint32_t> pins_{1}; // the table's, + users
         mutable value_lock lock_;
+        // 1 for the table (until the grace period after its removal), plus 1 per access()
+        // running a user function on the entry outside every lookup.
+        mutable typename Policy::template cell<unsigned> pins_{1};
         unsigned char state_ = live; // under lock_
         alignas(V) unsigned char storage_[sizeof(V)];
     };
@@ -406,6 +419,9 @@ public:
                     }
                     e->pin();
                 }
+                // Pinned until its erasure, so that its address names it; also when `pred`
+                // throws.
+                const unpin_at_exit release{e};
                 bool chosen = false;
                 e->with_value([&](V& v) {
                     chosen = static_cast<bool>(pred(static_cast<const K&>(*k), std::as_const(v)));
@@ -414,7 +430,6 @@ public:
                 if (chosen && erase_from(t, k.get(), e)) {
                     ++erased;
                 }
-                e->unpin();
             }
         }
         return erased;
@@ -593,9 +608,8 @@ private:
                 }
                 e->pin();
             }
-            const bool ran = e->with_value(f);
-            e->unpin();
-            if (ran) {
+            const unpin_at_exit release{e}; // also when `f` throws
+            if (e->with_value(f)) {
                 return true;
             }
             Policy::pause(spins); // seized: its replacement (or removal) is a moment away
@@ -620,6 +634,14 @@ private:
         return e != nullptr && (only == nullptr || e == only) && t->remove(s, e, grave);
     }
 
+    struct unpin_at_exit {
+        explicit unpin_at_exit(const entry* pinned) noexcept : e(pinned) {}
+        const entry* e;
+        unpin_at_exit(const unpin_at_exit&) = delete;
+        unpin_at_exit& operator=(const unpin_at_exit&) = delete;
+        ~unpin_at_exit() { e->unpin(); }
+    };
+
     template <class... Args> bool put(const key_type& key, bool assign, Args&&... args) {
         if (!key) {
             WEAKREF_THROW(std::invalid_argument("weakref: weak_key_map cannot hold an empty ref "
@@ -642,7 +664,9 @@ private:
             // From here on nothing throws.
             added = old == nullptr || old->block()->expired();
             if (old != nullptr) {
-                old->seize(); // an update that found it looks again, and finds `fresh`
+                // Not seized here: that would wait, under the shard lock, for an update or
+                // visit running on it. The graveyard seizes it after the lock; an update that
+                // lands on it before then is part of the value the listener is handed.
                 t.remove(s, old, grave);
             }
             table::link(s, fresh);

@@ -199,7 +199,10 @@ public:
     /// get_or_insert whose factory is make_ref<V>(args...); the arguments are used only if
     /// the key has no live value.
     template <class... Args> mapped_type get_or_emplace(const K& key, Args&&... args) {
-        return get_or_insert_impl(key, [&] { return make_value(std::forward<Args>(args)...); });
+        // A named lambda: get_or_insert_impl takes the factory as an lvalue, as get_or_insert
+        // passes its own.
+        auto make = [&] { return make_value(std::forward<Args>(args)...); };
+        return get_or_insert_impl(key, make);
     }
 
     /// Whether `key` has a live value. In weakref:: takes no lock.
@@ -457,6 +460,7 @@ private:
         shard& s = t.shard_for(h);
         V* const object = const_cast<V*>(value.get());
         bool replaced = false;
+        bool old_died = false;
         bool added = false;
         {
             graveyard grave(t, removal_cause::erased);
@@ -474,6 +478,9 @@ private:
                 // a Python dict keeps the key object it first stored).
                 if (old != nullptr && table::retarget(s, old, object, grave)) {
                     replaced = !was_dead;
+                    // A value that died but whose death had not yet taken the entry's hook:
+                    // that death now finds nothing to remove, so its notice is given here.
+                    old_died = was_dead;
                     added = was_dead;
                 } else {
                     table::reserve_one(s, grave);
@@ -486,9 +493,11 @@ private:
                     table::link(s, fresh);
                 }
             }
-            if (replaced) {
+            if (replaced || old_died) {
+                // The entry kept its key (retarget): `key` was not moved from.
                 if (auto* l = static_cast<listener*>(grave.listening())) {
-                    l->call(l, static_cast<const K&>(key), removal_cause::replaced);
+                    l->call(l, static_cast<const K&>(key),
+                            replaced ? removal_cause::replaced : removal_cause::died);
                 }
             }
         }
@@ -534,7 +543,9 @@ private:
         graveyard grave(*t, removal_cause::erased);
         guard lock(s.mutex);
         entry* e = table::find(s, h, matcher(key));
-        return e != nullptr && t->remove(s, e, grave);
+        // A value that died, whose death has not yet taken the entry, is left to that death:
+        // it is not live, so erase returns false and the death tells `died`.
+        return e != nullptr && !e->block()->expired() && t->remove(s, e, grave);
     }
 
     /// Erases `key`'s entry from `t` if it still refers to `value` (erase_if's second step).
@@ -559,8 +570,9 @@ private:
         guard lock(s.mutex);
         entry* e = table::find(s, h, matcher(key));
         if (e != nullptr) {
+            // Only a live value is taken; a dead one is left to its death, which tells `died`.
             out = table::template lock_referent<V>(*e);
-            if (!t->remove(s, e, grave)) {
+            if (out && !t->remove(s, e, grave)) {
                 out = mapped_type(); // dying: not ours to hand out (not the last ref: safe)
             }
         }
@@ -611,7 +623,9 @@ private:
         mapped_type made = make();
         mapped_type winner;
         {
-            graveyard grave(t, removal_cause::erased);
+            // What it removes is an entry whose value died (its death had not yet taken the
+            // hook): told `died`, as that death would have.
+            graveyard grave(t, removal_cause::died);
             typename flight::lock_type lock(s.mutex);
             if (made) {
                 // The look-up (key-equal), the growth and the key copy may throw: then the

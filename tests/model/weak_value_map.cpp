@@ -4,12 +4,15 @@
 #include "support/containers.hpp"
 #include "support/counting.hpp"
 #include "support/flavour.hpp"
+#include "support/removals.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -24,26 +27,177 @@ constexpr int keys = 12;
 constexpr std::size_t slots = 10;
 constexpr int steps = 2000;
 
-/// Two maps and their models, and the objects' owners.
+/// A removal notice: the tag of the listener told, the key, the cause.
+using notice = std::tuple<int, int, wr::removal_cause>;
+
+/// Two maps and their models, and the objects' owners. Each map may have a removal listener,
+/// known by its tag (-1: none); the model predicts every notice.
 struct world {
     explicit world(std::uint32_t seed) : roll(seed), pool(slots) {
         for (std::size_t i = 0; i < slots; ++i) {
             pool.spawn(i);
         }
+        listen(0, next_tag++);
+        listen(1, next_tag++);
+    }
+    world(const world&) = delete;
+    world& operator=(const world&) = delete;
+    ~world() {
+        maps[0].on_remove(nullptr);
+        maps[1].on_remove(nullptr);
     }
 
     wrtest::dice roll;
     wrtest::referent_pool<obj> pool;
     map_type maps[2];
     model_type models[2];
+    int tags[2] = {-1, -1};
+    int next_tag = 0;
+    std::vector<notice> told;     // by the listeners, this step
+    std::vector<notice> expected; // by the model, this step
+
+    void listen(std::size_t i, int tag) {
+        tags[i] = tag;
+        maps[i].on_remove(
+            [this, tag](const int& key, wr::removal_cause c) { told.emplace_back(tag, key, c); });
+    }
+    void expect(std::size_t i, int key, wr::removal_cause c) {
+        if (tags[i] >= 0) {
+            expected.emplace_back(tags[i], key, c);
+        }
+    }
+    void expect_all(std::size_t i, wr::removal_cause c) {
+        for (const auto& kv : models[i]) {
+            expect(i, kv.first, c);
+        }
+    }
 
     /// The model's deaths: entries whose value died by the bookkeeping leave the model.
     void purge() {
-        for (auto& model : models) {
+        for (std::size_t i = 0; i < 2; ++i) {
+            auto& model = models[i];
             for (auto it = model.begin(); it != model.end();) {
-                it = pool.alive(it->second) ? std::next(it) : model.erase(it);
+                if (pool.alive(it->second)) {
+                    ++it;
+                } else {
+                    expect(i, it->first, wr::removal_cause::died);
+                    it = model.erase(it);
+                }
             }
         }
+    }
+
+    /// This step's notices against the model's; empty if they agree.
+    std::string check_notices() {
+        std::sort(told.begin(), told.end());
+        std::sort(expected.begin(), expected.end());
+        std::string out;
+        if (told != expected) {
+            std::ostringstream o;
+            o << "notices: " << told.size() << " told, " << expected.size() << " expected:";
+            for (const auto& [tag, key, c] : told) {
+                o << " told(" << tag << "," << key << "," << wrtest::cause_name(c) << ")";
+            }
+            for (const auto& [tag, key, c] : expected) {
+                o << " want(" << tag << "," << key << "," << wrtest::cause_name(c) << ")";
+            }
+            out = o.str();
+        }
+        told.clear();
+        expected.clear();
+        return out;
+    }
+
+    /// The members of API 1.1: take, erase_if, get_or_emplace, value_refs, ==, the listener.
+    std::string api_step(std::size_t i, std::size_t j) {
+        std::ostringstream out;
+        map_type& m = maps[i];
+        model_type& model = models[i];
+        const int k = static_cast<int>(roll(keys));
+        const std::size_t op = roll(100);
+        if (op < 20) {
+            out << "take(" << k << ") from " << i;
+            const auto it = model.find(k);
+            const obj* want = it != model.end() ? pool.address(it->second) : nullptr;
+            const wr::ref<obj> got = m.take(k);
+            if (got.get() != want) {
+                out << ": wrong result";
+            }
+            if (it != model.end()) {
+                expect(i, k, wr::removal_cause::erased);
+                model.erase(it);
+            }
+        } else if (op < 38) {
+            const auto mask = static_cast<unsigned>(roll(1U << keys));
+            const std::size_t slot_cut = roll(slots + 1);
+            out << "erase_if(key mask " << mask << ", slot < " << slot_cut << ") from " << i;
+            std::size_t offered = 0;
+            bool values_match = true;
+            const std::size_t erased = m.erase_if([&](const int& key, const obj& v) {
+                ++offered;
+                const auto it = model.find(key);
+                values_match = values_match && it != model.end() && pool.address(it->second) == &v;
+                return ((mask >> static_cast<unsigned>(key)) & 1U) != 0 &&
+                       static_cast<std::size_t>(v.value) < slot_cut;
+            });
+            std::size_t want = 0;
+            for (auto it = model.begin(); it != model.end();) {
+                if (((mask >> static_cast<unsigned>(it->first)) & 1U) != 0 &&
+                    it->second < slot_cut) {
+                    expect(i, it->first, wr::removal_cause::erased);
+                    it = model.erase(it);
+                    ++want;
+                } else {
+                    ++it;
+                }
+            }
+            if (erased != want || offered != model.size() + want || !values_match) {
+                out << ": wrong result";
+            }
+        } else if (op < 52) {
+            out << "get_or_emplace(" << k << ") into " << i;
+            const auto it = model.find(k);
+            const long made_before = obj::counts().constructed.load();
+            const wr::ref<obj> got = m.get_or_emplace(k, -1); // not a slot's object
+            const long made = obj::counts().constructed.load() - made_before;
+            if (it != model.end()) {
+                if (got.get() != pool.address(it->second) || made != 0) {
+                    out << ": wrong result (present)";
+                }
+            } else if (!got || got->value != -1 || made != 1 || m.get(k) != got) {
+                out << ": wrong result (absent)";
+            } else {
+                expect(i, k, wr::removal_cause::died); // nobody else holds it: it dies now
+            }
+        } else if (op < 66) {
+            out << "value_refs of " << i;
+            std::vector<const void*> got;
+            for (const auto& w : m.value_refs()) {
+                got.push_back(w.lock().get());
+            }
+            std::vector<const void*> want;
+            for (const auto& kv : model) {
+                want.push_back(pool.address(kv.second));
+            }
+            if (wrtest::sorted(got) != wrtest::sorted(want)) {
+                out << ": wrong result";
+            }
+        } else if (op < 80) {
+            const std::size_t other = roll(8) == 0 ? i : j;
+            out << i << " == " << other;
+            if ((m == maps[other]) != (model == models[other]) ||
+                (m != maps[other]) != (model != models[other])) {
+                out << ": wrong result";
+            }
+        } else if (op < 90) {
+            out << "listen to " << i;
+            listen(i, next_tag++);
+        } else {
+            out << "stop listening to " << i;
+            m.on_remove(nullptr);
+            tags[i] = -1;
+        }
+        return out.str();
     }
 
     /// Every observer of map i against model i; empty if they agree.
@@ -100,6 +254,11 @@ struct world {
         std::ostringstream out;
         const std::size_t i = roll(2);
         const std::size_t j = 1 - i;
+        if (roll(3) == 0) {
+            out << api_step(i, j);
+            purge();
+            return out.str();
+        }
         const int k = static_cast<int>(roll(keys));
         const std::size_t slot = roll(slots);
         map_type& m = maps[i];
@@ -117,13 +276,20 @@ struct world {
         } else if (op < 35) {
             out << "insert_or_assign(" << k << ", " << slot << ") into " << i;
             const bool expected = model.count(k) == 0;
-            if (m.insert_or_assign(k, pool.strong(slot)) != expected) {
+            const wr::ref<obj> v = pool.strong(slot);
+            if (!expected && model[k] != slot) {
+                expect(i, k, wr::removal_cause::replaced); // another value: replaced
+            }
+            if (m.insert_or_assign(k, v) != expected) {
                 out << ": wrong result";
             }
             model[k] = slot;
         } else if (op < 45) {
             out << "erase(" << k << ") from " << i;
             const bool expected = model.erase(k) != 0;
+            if (expected) {
+                expect(i, k, wr::removal_cause::erased);
+            }
             if (m.erase(k) != expected) {
                 out << ": wrong result";
             }
@@ -154,6 +320,7 @@ struct world {
             pool.release();
         } else if (op < 83) {
             out << "copy " << i << " to " << j;
+            expect_all(j, wr::removal_cause::cleared);
             if (roll(2) == 0) {
                 maps[j] = maps[i];
             } else {
@@ -161,8 +328,10 @@ struct world {
                 maps[j] = std::move(copy);
             }
             models[j] = models[i];
+            tags[j] = tags[i];
         } else if (op < 88) {
             out << "move " << i << " to " << j;
+            expect_all(j, wr::removal_cause::cleared);
             if (roll(2) == 0) {
                 maps[j] = std::move(maps[i]);
             } else {
@@ -171,6 +340,8 @@ struct world {
             }
             models[j] = std::move(models[i]);
             models[i].clear();
+            tags[j] = tags[i];
+            tags[i] = -1;
         } else if (op < 93) {
             out << "swap";
             if (roll(2) == 0) {
@@ -179,8 +350,10 @@ struct world {
                 swap(maps[0], maps[1]);
             }
             std::swap(models[0], models[1]);
+            std::swap(tags[0], tags[1]);
         } else if (op < 96) {
             out << "clear " << i;
+            expect_all(i, wr::removal_cause::cleared);
             m.clear();
             model.clear();
         } else {
@@ -195,7 +368,7 @@ struct world {
 } // namespace
 
 TEST_CASE(WEAKREF_FLAVOUR "model: weak_value_map agrees with a std::map under random scripts",
-          "[weak_value_map][model][hazard-1][hazard-5][hazard-6]") {
+          "[weak_value_map][model][on_remove][hazard-1][hazard-5][hazard-6]") {
     wrtest::count_scope<obj> objects;
     for (std::uint32_t seed : {1U, 2U, 3U, 7U, 42U, 1234U, 99991U, 2718281U}) {
         INFO("seed " << seed);
@@ -206,6 +379,7 @@ TEST_CASE(WEAKREF_FLAVOUR "model: weak_value_map agrees with a std::map under ra
                 INFO("step " << n << ": " << did);
                 REQUIRE(did.find("wrong") == std::string::npos);
                 REQUIRE(w.compare(0) + w.compare(1) == "");
+                REQUIRE(w.check_notices() == "");
             }
             w.pool.clear();
             REQUIRE(w.maps[0].empty());
