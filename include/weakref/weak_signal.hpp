@@ -544,8 +544,9 @@ public:
     /// it). Exactly one disconnect() of a connection can return true, and never once its death
     /// began. The callable is destroyed here, unless a call of it is in flight on another
     /// thread: then when that call returns (a scoped_connection waits for that). Does not wait.
-    /// Takes the signal's writer lock and the subscriber's hook lock. Never throws.
-    bool disconnect() noexcept {
+    /// Takes the signal's writer lock and the subscriber's hook lock. Never throws. Const: it
+    /// changes the connection, which every copy names, not the handle.
+    bool disconnect() const noexcept {
         return node_ != nullptr && signal_core<Policy>::disconnect(node_);
     }
 
