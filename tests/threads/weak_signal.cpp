@@ -129,11 +129,11 @@ TEST_CASE("threads: two threads emit while subscribers die and disconnect on two
         signal_type sig;
         std::vector<ledger_entry> stable_ledger(stable_count);
         std::vector<ledger_entry> mortal_ledger(mortal_count);
+        std::vector<long> sums(mortal_count, -1); // outlives the subscribers, which write it
         std::vector<weakref::ref<subscriber>> stable;
         std::vector<weakref::ref<subscriber>> mortal;
         std::vector<weakref::finalizer> deaths;
         std::vector<std::optional<weakref::scoped_connection>> owned(mortal_count);
-        std::vector<long> sums(mortal_count, -1);
         for (int i = 0; i < stable_count; ++i) {
             stable.push_back(weakref::make_ref<subscriber>());
             connect_ledgered(sig, stable.back(), stable_ledger[static_cast<std::size_t>(i)]);
@@ -363,9 +363,9 @@ TEST_CASE("threads: the signal destroyed while its subscribers die and its handl
     for (int round = 0; round < signal_rounds; ++round) {
         auto sig = std::make_unique<signal_type>();
         std::vector<ledger_entry> ledger(count);
+        std::vector<long> sums(count, -1); // outlives the subscribers, which write it
         std::vector<weakref::ref<subscriber>> subs;
         std::vector<weakref::connection> handles;
-        std::vector<long> sums(count, -1);
         for (int i = 0; i < count; ++i) {
             auto idx = static_cast<std::size_t>(i);
             subs.push_back(weakref::make_ref<subscriber>());
