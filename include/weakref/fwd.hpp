@@ -24,6 +24,9 @@ template <class T, class Policy> class basic_weak_set;
 template <class T, class Policy> class basic_weak_anchor;
 template <class T, class Policy> class basic_observer;
 template <class T, class Policy> class basic_pinned;
+template <class Signature, class Policy> class basic_weak_signal;
+template <class Policy> class basic_connection;
+template <class Policy> class basic_scoped_connection;
 } // namespace detail
 
 // The thread-safe flavour: atomic counts, containers synchronised inside.
@@ -42,6 +45,10 @@ template <class T> using weak_set = detail::basic_weak_set<T, detail::atomic_pol
 template <class T> using weak_anchor = detail::basic_weak_anchor<T, detail::atomic_policy>;
 template <class T> using observer = detail::basic_observer<T, detail::atomic_policy>;
 template <class T> using pinned = detail::basic_pinned<T, detail::atomic_policy>;
+template <class Signature>
+using weak_signal = detail::basic_weak_signal<Signature, detail::atomic_policy>;
+using connection = detail::basic_connection<detail::atomic_policy>;
+using scoped_connection = detail::basic_scoped_connection<detail::atomic_policy>;
 
 // The single-threaded flavour: plain counts, no atomics, no locks. Its types do not mix with
 // the thread-safe ones.
@@ -61,6 +68,10 @@ template <class T> using weak_set = detail::basic_weak_set<T, detail::local_poli
 template <class T> using weak_anchor = detail::basic_weak_anchor<T, detail::local_policy>;
 template <class T> using observer = detail::basic_observer<T, detail::local_policy>;
 template <class T> using pinned = detail::basic_pinned<T, detail::local_policy>;
+template <class Signature>
+using weak_signal = detail::basic_weak_signal<Signature, detail::local_policy>;
+using connection = detail::basic_connection<detail::local_policy>;
+using scoped_connection = detail::basic_scoped_connection<detail::local_policy>;
 } // namespace local
 
 } // namespace weakref

@@ -15,4 +15,5 @@
 #include "weak_key_map.hpp"
 #include "weak_ref.hpp"
 #include "weak_set.hpp"
+#include "weak_signal.hpp"
 #include "weak_value_map.hpp"
