@@ -21,6 +21,7 @@ template <class Policy> class basic_scoped_finalizer;
 template <class K, class V, class Hash, class KeyEqual, class Policy> class basic_weak_value_map;
 template <class K, class V, class Policy> class basic_weak_key_map;
 template <class T, class Policy> class basic_weak_set;
+template <class T, class Hash, class KeyEqual, class Policy> class basic_weak_interner;
 template <class T, class Policy> class basic_weak_anchor;
 template <class T, class Policy> class basic_observer;
 template <class T, class Policy> class basic_pinned;
@@ -42,6 +43,8 @@ using weak_value_map = detail::basic_weak_value_map<K, V, Hash, KeyEqual, detail
 template <class K, class V>
 using weak_key_map = detail::basic_weak_key_map<K, V, detail::atomic_policy>;
 template <class T> using weak_set = detail::basic_weak_set<T, detail::atomic_policy>;
+template <class T, class Hash = std::hash<T>, class KeyEqual = std::equal_to<T>>
+using weak_interner = detail::basic_weak_interner<T, Hash, KeyEqual, detail::atomic_policy>;
 template <class T> using weak_anchor = detail::basic_weak_anchor<T, detail::atomic_policy>;
 template <class T> using observer = detail::basic_observer<T, detail::atomic_policy>;
 template <class T> using pinned = detail::basic_pinned<T, detail::atomic_policy>;
@@ -65,6 +68,8 @@ using weak_value_map = detail::basic_weak_value_map<K, V, Hash, KeyEqual, detail
 template <class K, class V>
 using weak_key_map = detail::basic_weak_key_map<K, V, detail::local_policy>;
 template <class T> using weak_set = detail::basic_weak_set<T, detail::local_policy>;
+template <class T, class Hash = std::hash<T>, class KeyEqual = std::equal_to<T>>
+using weak_interner = detail::basic_weak_interner<T, Hash, KeyEqual, detail::local_policy>;
 template <class T> using weak_anchor = detail::basic_weak_anchor<T, detail::local_policy>;
 template <class T> using observer = detail::basic_observer<T, detail::local_policy>;
 template <class T> using pinned = detail::basic_pinned<T, detail::local_policy>;

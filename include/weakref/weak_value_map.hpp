@@ -3,6 +3,7 @@
 // (Python's WeakValueDictionary).
 #pragma once
 
+#include "detail/recent_tier.hpp"
 #include "detail/single_flight.hpp"
 #include "detail/weak_table.hpp"
 #include "fwd.hpp"
@@ -101,12 +102,14 @@ public:
     basic_weak_value_map(const basic_weak_value_map& other)
         : hash_(other.hash_), equal_(other.equal_) {
         copy_from(other);
+        recent_.set_capacity(other.recent_capacity()); // the same n, nothing kept yet
     }
     /// Takes `other`'s entries and listener; `other` is left empty and usable (its Hash and
     /// KeyEqual are copied, not moved, so that a stateful one still works). O(1).
     basic_weak_value_map(basic_weak_value_map&& other) noexcept(
         std::is_nothrow_copy_constructible_v<Hash>&& std::is_nothrow_copy_constructible_v<KeyEqual>)
-        : hash_(other.hash_), equal_(other.equal_), table_(std::move(other.table_)) {}
+        : hash_(other.hash_), equal_(other.equal_), recent_(std::move(other.recent_)),
+          table_(std::move(other.table_)) {}
     /// Replaces the entries by a copy of `other`'s, and the listener by a copy of its; the
     /// entries held before are told `cleared`. Strong guarantee.
     basic_weak_value_map& operator=(const basic_weak_value_map& other) {
@@ -125,6 +128,7 @@ public:
             hash_ = other.hash_;
             equal_ = other.equal_;
             table_ = std::move(other.table_);
+            recent_ = std::move(other.recent_);
         }
         return *this;
     }
@@ -138,6 +142,7 @@ public:
         swap(hash_, other.hash_);
         swap(equal_, other.equal_);
         table_.swap(other.table_);
+        recent_.swap(other.recent_);
     }
     friend void swap(basic_weak_value_map& a,
                      basic_weak_value_map& b) noexcept(noexcept(a.swap(b))) {
@@ -214,12 +219,12 @@ public:
     // --- Removal -----------------------------------------------------------------------------
 
     /// Removes `key`'s entry; returns whether it had a live value (the listener is told
-    /// `erased`).
+    /// `erased`). The value leaves keep_recent's tier.
     bool erase(const K& key) { return erase_impl(key); }
     template <class Q, if_lookup_key<Q> = 0> bool erase(const Q& key) { return erase_impl(key); }
 
     /// Removes `key`'s entry and returns its live value (empty if none); the listener is told
-    /// `erased`.
+    /// `erased`. The value leaves keep_recent's tier.
     mapped_type take(const K& key) { return take_impl(key); }
     template <class Q, if_lookup_key<Q> = 0> mapped_type take(const Q& key) {
         return take_impl(key);
@@ -240,6 +245,7 @@ public:
         // From here on only locals are used, never `this`: the listener, told of an erase, may
         // destroy the map. The table is pinned; the key equality is copied.
         typename table::pin held(*t);
+        const typename recent_tier<V, Policy>::holder kept(recent_);
         const KeyEqual equal = equal_;
         std::size_t erased = 0;
         for (shard& s : *t) {
@@ -259,21 +265,54 @@ public:
             }
             for (offer& item : offered) {
                 if (item.value &&
-                    pred(static_cast<const K&>(item.key), static_cast<const V&>(*item.value))) {
-                    erased +=
-                        erase_if_same(*t, equal, item.key, item.hash, item.value.get()) ? 1 : 0;
+                    pred(static_cast<const K&>(item.key), static_cast<const V&>(*item.value)) &&
+                    erase_if_same(*t, equal, item.key, item.hash, item.value.get())) {
+                    ++erased;
+                    kept.drop(shard_index(*t, item.hash), item.value.get()); // and its tier ref
                 }
             }
         }
         return erased;
     }
 
-    /// Removes every entry (the listener is told `cleared` for each). The values are untouched.
+    /// Removes every entry (the listener is told `cleared` for each). The values are untouched,
+    /// but for the strong refs of keep_recent's tier, which are dropped (n stays).
     void clear() noexcept {
         if (table* t = table_.get()) {
             t->clear(removal_cause::cleared);
         }
+        recent_.clear();
     }
+
+    // --- The strong front tier (keep_recent) ---------------------------------------------------
+
+    /// From now on the map also holds strongly the values of the `n` most recently used
+    /// entries, so that a value stays alive while it is among them, even after its last user
+    /// let go (the strong front tier of a weak cache; 0, the default, is pure weak semantics).
+    /// Used: inserted, assigned (insert_or_assign, also of the value already there), or
+    /// returned by get, get_or_insert, get_or_emplace; contains and the snapshots do not
+    /// count. weakref::local:: keeps exactly the n most recently used distinct values.
+    /// weakref:: keeps, for each of its 16 shards, the values of that shard's ceil(n / 16)
+    /// most recently used entries: a value stays while it is among those of its own shard, and
+    /// the tier holds at most 16 * ceil(n / 16) values (keys are spread over the shards by
+    /// hash, so with n a few times 16 that is close to the n most recent overall).
+    ///
+    /// erase, take and erase_if drop the erased entry's value from the tier, as an assignment
+    /// drops the value it replaces; lowering n releases the surplus before returning; clear()
+    /// empties the tier and keeps n; a copy of the map has the same n and an empty tier; a
+    /// moved-from map has n == 0. Values the tier lets go are released outside every lock of
+    /// the map, and one that dies then leaves the map as at any death (`died`). Destroying the
+    /// map releases the tier after its entries are gone, telling no listener.
+    ///
+    /// Thread-safe in weakref::, like every member. Throws std::bad_alloc (the first call with
+    /// n > 0 makes the lists: about 1 KiB in weakref::; their slots grow as values are held).
+    /// Costs: with n == 0 each operation pays one relaxed load; with n > 0 a use locks its
+    /// shard's list for a few instructions (no lock when the value is first there already),
+    /// expected O(1); reads on different shards meet nowhere.
+    void keep_recent(std::size_t n) { recent_.set_capacity(n); }
+
+    /// n, as keep_recent last set it (0 by default).
+    [[nodiscard]] std::size_t recent_capacity() const noexcept { return recent_.capacity(); }
 
     // --- Observation -------------------------------------------------------------------------
 
@@ -450,6 +489,26 @@ private:
         return static_cast<std::size_t>(hash_(key));
     }
 
+    static std::size_t shard_index(const table& t, std::size_t h) noexcept {
+        return static_cast<std::size_t>(&t.shard_for(h) - t.begin());
+    }
+
+    /// keep_recent: `v` (empty: nothing), just used through an entry of hash `h`, goes first in
+    /// its shard's list. Out of line, so that with n == 0 an operation pays one load. Called
+    /// with no lock or guard held: it may let a value go.
+    WEAKREF_NOINLINE void remember(const table& t, std::size_t h,
+                                   const mapped_type& v) const noexcept {
+        if (!v) {
+            return;
+        }
+        recent_.use(shard_index(t, h), v, [&t, h, p = v.get()] {
+            // Whether an entry of hash h still refers to the value (see recent_tier::use).
+            typename table::read_guard reading(t);
+            return table::find(t.shard_for(h), h, [p](const entry& e) { return e.value() == p; }) !=
+                   nullptr;
+        });
+    }
+
     template <class KeyArg> bool put(KeyArg&& key, const mapped_type& value, bool assign) {
         if (!value) {
             WEAKREF_THROW(
@@ -462,35 +521,46 @@ private:
         bool replaced = false;
         bool old_died = false;
         bool added = false;
+        bool unchanged = false;
+        mapped_type unkept; // keep_recent's ref to a replaced value: dropped after the locks
         {
             graveyard grave(t, removal_cause::erased);
             {
                 guard lock(s.mutex);
                 entry* old = table::find(s, h, matcher(key));
                 if (old != nullptr && old->value() == object) {
-                    return false; // already there; nothing to do, nothing told
-                }
-                const bool was_dead = old != nullptr && old->block()->expired();
-                if (old != nullptr && !assign && !was_dead) {
-                    return false;
-                }
-                // The common case: the entry now refers to the new value, and keeps its key (as
-                // a Python dict keeps the key object it first stored).
-                if (old != nullptr && table::retarget(s, old, object, grave)) {
-                    replaced = !was_dead;
-                    // A value that died but whose death had not yet taken the entry's hook:
-                    // that death now finds nothing to remove, so its notice is given here.
-                    old_died = was_dead;
-                    added = was_dead;
-                } else {
-                    table::reserve_one(s, grave);
-                    auto* fresh = new entry(&t, object, h, std::forward<KeyArg>(key));
-                    // From here on nothing throws.
-                    added = old == nullptr || old->block()->expired();
-                    if (old != nullptr) {
-                        t.remove(s, old, grave); // its death is running: it reports itself
+                    if (!assign || !recent_.active()) {
+                        return false; // already there; nothing to do, nothing told
                     }
-                    table::link(s, fresh);
+                    unchanged = true; // nothing told either, but a use for keep_recent
+                } else {
+                    const bool was_dead = old != nullptr && old->block()->expired();
+                    if (old != nullptr && !assign && !was_dead) {
+                        return false;
+                    }
+                    V* const previous = old != nullptr ? old->value() : nullptr;
+                    // The common case: the entry now refers to the new value, and keeps its key
+                    // (as a Python dict keeps the key object it first stored).
+                    if (old != nullptr && table::retarget(s, old, object, grave)) {
+                        replaced = !was_dead;
+                        // A value that died but whose death had not yet taken the entry's hook:
+                        // that death now finds nothing to remove, so its notice is given here.
+                        old_died = was_dead;
+                        added = was_dead;
+                        if (replaced && WEAKREF_UNLIKELY(recent_.active())) {
+                            // Alive while the tier holds it: no other object at its address.
+                            unkept = recent_.forget(shard_index(t, h), previous);
+                        }
+                    } else {
+                        table::reserve_one(s, grave);
+                        auto* fresh = new entry(&t, object, h, std::forward<KeyArg>(key));
+                        // From here on nothing throws. (A dead value is in no tier.)
+                        added = old == nullptr || old->block()->expired();
+                        if (old != nullptr) {
+                            t.remove(s, old, grave); // its death is running: it reports itself
+                        }
+                        table::link(s, fresh);
+                    }
                 }
             }
             if (replaced || old_died) {
@@ -500,6 +570,9 @@ private:
                             replaced ? removal_cause::replaced : removal_cause::died);
                 }
             }
+        }
+        if (WEAKREF_UNLIKELY(recent_.active()) && (added || replaced || unchanged)) {
+            remember(t, h, value); // inserted or assigned: a use
         }
         return added;
     }
@@ -517,9 +590,18 @@ private:
             return mapped_type();
         }
         const std::size_t h = hash_of(key);
-        typename table::read_guard reading(*t);
-        const entry* e = table::find(t->shard_for(h), h, matcher(key));
-        return e != nullptr ? table::template lock_referent<V>(*e) : mapped_type();
+        mapped_type v;
+        {
+            typename table::read_guard reading(*t);
+            const entry* e = table::find(t->shard_for(h), h, matcher(key));
+            if (e != nullptr) {
+                v = table::template lock_referent<V>(*e);
+            }
+        }
+        if (WEAKREF_UNLIKELY(recent_.active())) {
+            remember(*t, h, v); // after the guard: it may let a value go
+        }
+        return v;
     }
 
     template <class Q> bool contains_impl(const Q& key) const {
@@ -534,6 +616,11 @@ private:
     }
 
     template <class Q> bool erase_impl(const Q& key) {
+        if (WEAKREF_UNLIKELY(recent_.active())) {
+            // The value leaves keep_recent's tier too: take() does both, and its result (which
+            // may be the last ref) is dropped here, after every lock.
+            return static_cast<bool>(take_impl(key));
+        }
         table* t = table_.get();
         if (t == nullptr) {
             return false;
@@ -565,7 +652,8 @@ private:
         }
         const std::size_t h = hash_of(key);
         shard& s = t->shard_for(h);
-        mapped_type out; // declared before the lock: a ref dropped after it
+        mapped_type out;    // declared before the lock: a ref dropped after it
+        mapped_type unkept; // keep_recent's ref to it, likewise (never the last: out holds it)
         graveyard grave(*t, removal_cause::erased);
         guard lock(s.mutex);
         entry* e = table::find(s, h, matcher(key));
@@ -574,6 +662,8 @@ private:
             out = table::template lock_referent<V>(*e);
             if (out && !t->remove(s, e, grave)) {
                 out = mapped_type(); // dying: not ours to hand out (not the last ref: safe)
+            } else if (out && WEAKREF_UNLIKELY(recent_.active())) {
+                unkept = recent_.forget(shard_index(*t, h), out.get());
             }
         }
         return out;
@@ -589,15 +679,25 @@ private:
     template <class Q, class F> mapped_type get_or_insert_impl(const Q& key, F& make) {
         const std::size_t h = hash_of(key);
         table& t = table_.ensure();
+        mapped_type found;
         {
             // A present key: a lookup, as get().
             typename table::read_guard reading(t);
             if (const entry* e = table::find(t.shard_for(h), h, matcher(key))) {
-                if (mapped_type v = table::template lock_referent<V>(*e)) {
-                    return v;
-                }
+                found = table::template lock_referent<V>(*e);
             }
         }
+        if (!found) {
+            found = create_once(t, h, key, make);
+        }
+        if (WEAKREF_UNLIKELY(recent_.active())) {
+            remember(t, h, found);
+        }
+        return found;
+    }
+
+    template <class Q, class F>
+    mapped_type create_once(table& t, std::size_t h, const Q& key, F& make) {
         shard& s = t.shard_for(h);
         return flight::get_or_create(
             s, h,
@@ -667,6 +767,9 @@ private:
 
     Hash hash_;
     KeyEqual equal_;
+    // keep_recent's strong tier. Before table_, so destroyed after it: the values it lets go
+    // then die with no entry left to report (destroying the map tells no listener).
+    mutable recent_tier<V, Policy> recent_;
     table_handle<table, Policy> table_;
 };
 

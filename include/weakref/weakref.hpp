@@ -12,6 +12,7 @@
 #include "version.hpp"
 #include "weak_anchor.hpp"
 #include "weak_fn.hpp"
+#include "weak_interner.hpp"
 #include "weak_key_map.hpp"
 #include "weak_ref.hpp"
 #include "weak_set.hpp"
