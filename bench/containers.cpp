@@ -528,8 +528,8 @@ namespace tenants {
 
 constexpr double quiet_window = 0.2;      // seconds others must stay below quiet_cores
 constexpr double quiet_cores = 0.1;       // cores others may take meanwhile (kernel threads do)
-constexpr double default_patience = 10.0; // seconds of waiting, after which the run goes ahead
-constexpr double budget = 900.0;          // seconds of waiting in all, after which no run waits
+constexpr double default_patience = 30.0; // seconds of waiting, after which the run goes ahead
+constexpr double budget = 600.0;          // seconds of waiting in all, after which no run waits
 double waited = 0.0; // so far; only thread 0 of a case waits, one case at a time
 
 /// Clock ticks the machine's CPUs have been busy (steal included: the host's other guests), from

@@ -6,10 +6,11 @@
 #
 #   bench/run.sh                 # 5 repetitions of each case
 #   REPETITIONS=10 bench/run.sh
+#   JOBS=8 bench/run.sh          # build with 8 jobs (default 2)
 #
 # The threaded cases of bench_containers set their own repetitions and minimum time, and wait
-# before each run for the machine's other tenants to be idle (at most 10 s a run, 15 minutes in
-# all; WEAKREF_BENCH_PATIENCE=<seconds> changes the 10, 0 never waits). Their JSON keeps every
+# before each run for the machine's other tenants to be idle (at most 30 s a run, 10 minutes in
+# all; WEAKREF_BENCH_PATIENCE=<seconds> changes the 30, 0 never waits). Their JSON keeps every
 # repetition, so that ratios.py can leave out those during which other tenants ran. oneTBB
 # (Debian: libtbb-dev) adds its concurrent_hash_map to them where CMake finds it.
 set -euo pipefail
@@ -18,7 +19,8 @@ cd "$(dirname "$0")/.."
 reps=${REPETITIONS:-5}
 out=build/release/bench/results
 cmake --preset release >/dev/null
-cmake --build build/release --target bench_handles_threaded bench_handles_single bench_containers
+cmake --build build/release -j "${JOBS:-2}" \
+    --target bench_handles_threaded bench_handles_single bench_containers
 mkdir -p "$out"
 
 run() { # <binary> <json> [<what the JSON keeps: report (aggregates) or display (every run)>]
