@@ -1043,7 +1043,7 @@ int main(int argc, char** argv) {
 #if WEAKREF_BENCH_TBB
     benchmark::AddCustomContext("weakref_tbb", TBB_VERSION_STRING);
 #else
-    benchmark::AddCustomContext("weakref_tbb", "not built (CMake found no oneTBB)");
+    benchmark::AddCustomContext("weakref_tbb", "not found by CMake");
 #endif
     benchmark::AddCustomContext("weakref_thread_repetitions", std::to_string(thread_repetitions));
     benchmark::AddCustomContext("weakref_thread_min_time_s", std::to_string(thread_min_time));

@@ -311,7 +311,7 @@ def ratio_of(a, b):
 def threaded_tables(context, rows):
     tbb = context.get("weakref_tbb", "?")
     have_tbb = any(k[1] == "tbb" for k in rows if k[0] in dict(THREADED))
-    no_tbb = f"n/a: no tbb cases in this run (oneTBB: {tbb})"
+    no_tbb = f"n/a: no tbb cases (oneTBB {tbb})" if tbb != "?" else "n/a: no tbb cases"
     out = ["One container per implementation, shared by the threads; items/s are the operations "
            "of all threads per second of wall time, the median of the repetitions during which "
            f"other tenants took at most {QUIET_CORES} core; the spread is (max − min) ÷ median "
