@@ -6,23 +6,31 @@
 #
 #   bench/run.sh                 # 5 repetitions of each case
 #   REPETITIONS=10 bench/run.sh
+#   JOBS=8 bench/run.sh          # build with 8 jobs (default 2)
+#
+# The threaded cases of bench_containers set their own repetitions and minimum time, and wait
+# before each run for the machine's other tenants to be idle (at most 30 s a run, 10 minutes in
+# all; WEAKREF_BENCH_PATIENCE=<seconds> changes the 30, 0 never waits). Their JSON keeps every
+# repetition, so that ratios.py can leave out those during which other tenants ran. oneTBB
+# (Debian: libtbb-dev) adds its concurrent_hash_map to them where CMake finds it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 reps=${REPETITIONS:-5}
 out=build/release/bench/results
 cmake --preset release >/dev/null
-cmake --build build/release --target bench_handles_threaded bench_handles_single bench_containers
+cmake --build build/release -j "${JOBS:-2}" \
+    --target bench_handles_threaded bench_handles_single bench_containers
 mkdir -p "$out"
 
-run() { # <binary> <json>
+run() { # <binary> <json> [<what the JSON keeps: report (aggregates) or display (every run)>]
     "build/release/bench/$1" --benchmark_repetitions="$reps" \
-        --benchmark_report_aggregates_only=true --benchmark_out="$out/$2" \
+        --benchmark_"${3:-report}"_aggregates_only=true --benchmark_out="$out/$2" \
         --benchmark_out_format=json >/dev/null
 }
 run bench_handles_threaded handles_threaded.json
 run bench_handles_single handles_single.json
-run bench_containers containers.json
+run bench_containers containers.json display
 python3 bench/python_cheese.py >"$out/python_cheese.json"
 
 python3 bench/ratios.py handles "$out/handles_threaded.json" "$out/handles_single.json"
