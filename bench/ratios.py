@@ -7,6 +7,7 @@
   ratios.py handles THREADED.json SINGLE.json    handle targets, one table per process
   ratios.py containers CONTAINERS.json           container targets
   ratios.py cheese PYTHON.json CONTAINERS.json   the cheese shop, C++ beside Python
+  ratios.py blocks BLOCK.json                    a building block's cases beside its anchors
 
 Cases are named <operation>/<implementation>[/min_time:T][/repeats:N][/real_time][/threads:N];
 a ratio only ever pairs cases of one run (one JSON file). With repetitions, the "median"
@@ -439,6 +440,72 @@ def cheese(python_path, cxx_path):
     return "\n".join(out)
 
 
+# --- building blocks -------------------------------------------------------------------------
+
+# (operation, implementation, baseline, metric, direction, limit): issue targets of the
+# building blocks; None where the figure is reported beside its anchors without a target.
+BLOCK_TARGETS = [
+    ("bytes_per_entry", "weak_interner", "weak_value_map", "bytes_per_entry", "<=", 0.8),
+    ("bytes_per_entry", "local_weak_interner", "local_weak_value_map", "bytes_per_entry", "<=",
+     0.8),
+    ("intern_present", "weak_interner", "weak_value_map_get", "time", "<=", 1.0),
+    ("intern_present", "local_weak_interner", "local_weak_value_map_get", "time", "<=", 1.0),
+]
+
+# Per operation, the implementation every other one is divided by (the first one present).
+BLOCK_ANCHORS = ["std_function_vector", "weak_value_map_get", "weak_value_map", "std_weak_ptr",
+                 "std_make_shared", "keep_recent_0"]
+
+
+def blocks(path):
+    """Every case of one run beside its operation's anchor, then the targets."""
+    context, rows = load(path)
+    out = [process_line(context, rows), ""]
+    ops = {}
+    for (op, impl, threads) in rows:
+        ops.setdefault(op, []).append((impl, threads))
+    for op in sorted(ops):
+        impls = ops[op]
+        out.append(f"#### {op}")
+        out.append("")
+        out.append("| implementation | threads | median | spread (cv) | counters | vs anchor |")
+        out.append("|---|---:|---:|---:|---|---:|")
+        for impl, threads in sorted(impls):
+            row = rows[(op, impl, threads)]
+            # The anchor: an implementation of the same operation, same threads and same
+            # trailing size argument (".../10"), named first in BLOCK_ANCHORS.
+            base_key = None
+            size = impl.split("/")[1:] if "/" in impl else []
+            for a in BLOCK_ANCHORS:
+                cand = (op, "/".join([a] + size), threads)
+                if cand in rows:
+                    base_key = cand
+                    break
+            ratio = ""
+            if base_key is not None and base_key != (op, impl, threads):
+                ratio = f"{row['time_ns'] / rows[base_key]['time_ns']:.2f}"
+            counters = ", ".join(f"{k} {v:,.2f}" for k, v in sorted(row["counters"].items())
+                                 if k not in ("items_per_second", "bytes_per_second"))
+            out.append(f"| {impl} | {threads} | {fmt_ns(row['time_ns'])} ns | "
+                       f"{row['cv']:.1%} | {counters} | {ratio} |")
+        out.append("")
+    targets = [t for t in BLOCK_TARGETS
+               if (t[0], t[1], 1) in rows and (t[0], t[2], 1) in rows]
+    if targets:
+        out.append("| figure | ratio | spread | target | result |")
+        out.append("|---|---:|---:|---|---|")
+        for op, impl, base, metric, direction, limit in targets:
+            a = value(rows, (op, impl, 1), metric)
+            b = value(rows, (op, base, 1), metric)
+            if a is None or not b:
+                continue
+            r = a / b
+            sp = spread(rows, metric, (op, impl, 1), (op, base, 1))
+            out.append(f"| {op}: {impl} / {base} ({metric}) | {r:.2f} | ±{sp:.1%} | "
+                       f"{direction} {limit} | {verdict(r, limit, direction, sp)} |")
+    return "\n".join(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -449,11 +516,15 @@ def main():
     s = sub.add_parser("cheese", help="cheese shop beside Python")
     s.add_argument("python_json")
     s.add_argument("cxx_json")
+    b = sub.add_parser("blocks", help="building blocks beside their anchors")
+    b.add_argument("json")
     args = parser.parse_args()
     if args.what == "handles":
         print(handles(args.json))
     elif args.what == "containers":
         print(containers(args.json))
+    elif args.what == "blocks":
+        print(blocks(args.json))
     else:
         print(cheese(args.python_json, args.cxx_json))
 

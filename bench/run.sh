@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Builds the benchmarks (Release), runs every one with repetitions, runs Python's side of the
+# Builds the benchmarks (Release), runs every one with repetitions (the handles, the containers
+# and the building blocks: anchor, signal, interner, document cache), runs Python's side of the
 # cheese shop, and prints the ratio tables of bench/README.md; draws bench/ratios.png when
 # matplotlib is there. The JSON goes to build/release/bench/results/.
 #
@@ -20,7 +21,8 @@ reps=${REPETITIONS:-5}
 out=build/release/bench/results
 cmake --preset release >/dev/null
 cmake --build build/release -j "${JOBS:-2}" \
-    --target bench_handles_threaded bench_handles_single bench_containers
+    --target bench_handles_threaded bench_handles_single bench_containers bench_anchor \
+    bench_signal bench_interner bench_doc_cache
 mkdir -p "$out"
 
 run() { # <binary> <json> [<what the JSON keeps: report (aggregates) or display (every run)>]
@@ -31,11 +33,18 @@ run() { # <binary> <json> [<what the JSON keeps: report (aggregates) or display 
 run bench_handles_threaded handles_threaded.json
 run bench_handles_single handles_single.json
 run bench_containers containers.json display
+for block in anchor signal interner doc_cache; do
+    run "bench_$block" "$block.json"
+done
 python3 bench/python_cheese.py >"$out/python_cheese.json"
 
 python3 bench/ratios.py handles "$out/handles_threaded.json" "$out/handles_single.json"
 python3 bench/ratios.py containers "$out/containers.json"
 python3 bench/ratios.py cheese "$out/python_cheese.json" "$out/containers.json"
+for block in anchor signal interner doc_cache; do
+    echo; echo "### bench_$block (results/$block.json)"; echo
+    python3 bench/ratios.py blocks "$out/$block.json"
+done
 
 plotter=python3
 python3 -c "import matplotlib" 2>/dev/null || plotter=/usr/bin/python3
