@@ -10,6 +10,7 @@
 // misuse cases, which run their threads one after the other, must run through.
 #include <weakref/weakref.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -20,6 +21,24 @@
 namespace {
 
 namespace wl = weakref::local;
+
+// The check costs no byte: it changes no size, with it on or off (this file is built both
+// ways). The owner's tag sits in padding of the container's heap state. The numbers are the
+// sizes from before the check existed, on 64-bit targets.
+static_assert(sizeof(wl::ref<int>) == sizeof(void*));
+static_assert(sizeof(wl::weak_ref<int>) == sizeof(void*));
+static_assert(sizeof(weakref::detail::control_block<weakref::detail::local_policy>) == 16);
+static_assert(sizeof(wl::weak_set<int>) == sizeof(void*));
+static_assert(sizeof(wl::weak_key_map<int, int>) == sizeof(void*));
+static_assert(sizeof(wl::weak_signal<void(int)>) == sizeof(void*));
+#if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFU
+static_assert(sizeof(wl::weak_interner<std::string>) == 16);
+static_assert(sizeof(wl::weak_value_map<int, int>) == 32);
+static_assert(
+    sizeof(weakref::detail::weak_table<weakref::detail::table_entry<weakref::detail::local_policy>,
+                                       weakref::detail::local_policy>) == 320);
+static_assert(sizeof(weakref::detail::signal_core<weakref::detail::local_policy>) == 64);
+#endif
 
 /// Runs `f` on a second thread and waits for it: the two threads never run at once, so an
 /// unchecked build runs these cases without a data race.
