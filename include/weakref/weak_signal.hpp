@@ -798,10 +798,13 @@ private:
         }
         return c;
     }
-    /// Checks that a signal moved, swapped or destroyed is not another thread's.
+    /// Checks that a signal moved, swapped or destroyed is not another thread's. Not in
+    /// weakref::, where it would cost an atomic load that nothing needs.
     void check(const char* action) const noexcept {
-        if (core* c = core_.load(std::memory_order_acquire)) {
-            c->check_here(action);
+        if constexpr (!Policy::thread_safe) {
+            if (core* c = core_.load(std::memory_order_relaxed)) {
+                c->check_here(action);
+            }
         }
     }
     core* take() noexcept {

@@ -1135,9 +1135,12 @@ public:
 
 private:
     /// Checks that a container that is moved, swapped or destroyed is not another thread's.
+    /// Not in weakref::, where it would cost an atomic load that nothing needs.
     void check(const char* action) const noexcept {
-        if (Table* t = table_.load(std::memory_order_acquire)) {
-            t->check_here(action);
+        if constexpr (!Policy::thread_safe) {
+            if (Table* t = table_.load(std::memory_order_relaxed)) {
+                t->check_here(action);
+            }
         }
     }
     Table* take() noexcept {
