@@ -69,6 +69,8 @@ private:
         // The interner has no removal listener: these are never called with one.
         static void notify(listener_base<Policy>* /*unused*/, entry& /*unused*/,
                            removal_cause /*unused*/) noexcept {}
+        // The container, for the message of the debug builds' thread check.
+        static constexpr const char* container_name = "weak_interner";
         static constexpr bool listener_sees_referent = false;
         static void drop_payload(entry& /*unused*/) noexcept {}
         static void free(void* p) noexcept { delete static_cast<entry*>(p); }
@@ -132,6 +134,13 @@ public:
     }
     /// Leaves every object untouched; objects that die later touch nothing of the interner.
     ~basic_weak_interner() = default;
+
+    /// weakref::local:: only: the owner thread gives the container up, so that another thread
+    /// may use it (the next thread to use it owns it); see weak_value_map::hand_over.
+    template <class P = Policy, std::enable_if_t<!P::thread_safe, int> = 0>
+    void hand_over() noexcept {
+        table_.hand_over();
+    }
 
     void swap(basic_weak_interner& other) noexcept(
         std::is_nothrow_swappable_v<Hash>&& std::is_nothrow_swappable_v<KeyEqual>) {

@@ -112,6 +112,8 @@ private:
             self->call(self, e.key(), std::move(e.value()), cause);
         }
         // Whether the listener is given the referent (then a removal holds it until told).
+        // The container, for the message of the debug builds' thread check.
+        static constexpr const char* container_name = "weak_key_map";
         static constexpr bool listener_sees_referent = true;
         static void drop_payload(entry& e) noexcept {
             e.seize();
@@ -203,6 +205,13 @@ public:
     }
     /// Destroys every V (outside every lock); keys are untouched; no listener is told.
     ~basic_weak_key_map() = default;
+
+    /// weakref::local:: only: the owner thread gives the container up, so that another thread
+    /// may use it (the next thread to use it owns it); see weak_value_map::hand_over.
+    template <class P = Policy, std::enable_if_t<!P::thread_safe, int> = 0>
+    void hand_over() noexcept {
+        table_.hand_over();
+    }
 
     void swap(basic_weak_key_map& other) noexcept { table_.swap(other.table_); }
     friend void swap(basic_weak_key_map& a, basic_weak_key_map& b) noexcept { a.swap(b); }

@@ -39,6 +39,8 @@ private:
             self->call(self, e.element(), cause);
         }
         // Whether the listener is given the referent (then a removal holds it until told).
+        // The container, for the message of the debug builds' thread check.
+        static constexpr const char* container_name = "weak_set";
         static constexpr bool listener_sees_referent = true;
         static void drop_payload(entry& /*unused*/) noexcept {}
         static void free(void* p) noexcept { delete static_cast<entry*>(p); }
@@ -77,6 +79,13 @@ public:
         return *this;
     }
     ~basic_weak_set() = default;
+
+    /// weakref::local:: only: the owner thread gives the container up, so that another thread
+    /// may use it (the next thread to use it owns it); see weak_value_map::hand_over.
+    template <class P = Policy, std::enable_if_t<!P::thread_safe, int> = 0>
+    void hand_over() noexcept {
+        table_.hand_over();
+    }
 
     void swap(basic_weak_set& other) noexcept { table_.swap(other.table_); }
     friend void swap(basic_weak_set& a, basic_weak_set& b) noexcept { a.swap(b); }

@@ -270,6 +270,14 @@ template <class Policy> struct signal_core : hook_sink<Policy> {
         }
     }
 
+    /// weakref::local:: in debug builds: stops the program unless the calling thread owns the
+    /// signal (taking it if nobody does); see thread_owner. Nothing in weakref::.
+    void use_here() const noexcept { owner_.use("weak_signal"); }
+    /// As use_here(), but leaves an unowned signal unowned; `action` names what happens.
+    void check_here(const char* action) const noexcept { owner_.check("weak_signal", action); }
+    /// The owner gives the signal up: the next thread to use it owns it.
+    void hand_over() noexcept { owner_.release("weak_signal"); }
+
     [[nodiscard]] std::size_t size() const noexcept {
         // relaxed: a count written under the writer lock; a caller ordered after a change (by
         // its own synchronisation) reads that change or a later one.
@@ -342,6 +350,7 @@ template <class Policy> struct signal_core : hook_sink<Policy> {
     /// ends it.
     static bool disconnect(node* n) noexcept {
         signal_core* core = n->core_;
+        core->check_here("changed by a connection's disconnect()");
         snapshot* stale = nullptr;
         bool retire_now = false;
         {
@@ -400,6 +409,7 @@ template <class Policy> struct signal_core : hook_sink<Policy> {
     static bool remove_of(hook_sink<Policy>* sink, death_hook<Policy>* hook) noexcept {
         auto* core = static_cast<signal_core*>(sink);
         auto* n = static_cast<node*>(hook);
+        core->check_here("changed by the death of a subscriber");
         writer_guard lock(core->writers_);
         WEAKREF_ASSERT(n->listed_, "a dying subscriber's connection missing from its signal");
         core->unlink(n);
@@ -432,6 +442,8 @@ template <class Policy> struct signal_core : hook_sink<Policy> {
 
     mutable typename signal_locks<Policy>::writers writers_;
     mutable typename signal_locks<Policy>::snapshot snapshot_lock_;
+    // weakref::local:: only: the thread that owns the signal (in the padding after the locks).
+    typename Policy::thread_owner owner_;
     node* first_ = nullptr; // the list, in connection order, under writers_
     node* last_ = nullptr;
     snapshot* cached_ = nullptr; // written under both locks, read under either
@@ -649,14 +661,12 @@ public:
     basic_weak_signal(const basic_weak_signal&) = delete;
     basic_weak_signal& operator=(const basic_weak_signal&) = delete;
     /// Takes `other`'s connections; `other` is left empty and usable.
-    basic_weak_signal(basic_weak_signal&& other) noexcept
-        : core_(other.core_.exchange(nullptr, std::memory_order_acq_rel)) {}
+    basic_weak_signal(basic_weak_signal&& other) noexcept : core_(other.take()) {}
     /// Disconnects this signal's connections (as disconnect_all()), then takes `other`'s.
     basic_weak_signal& operator=(basic_weak_signal&& other) noexcept {
         if (this != &other) {
             basic_weak_signal old(std::move(*this));
-            core_.store(other.core_.exchange(nullptr, std::memory_order_acq_rel),
-                        std::memory_order_release);
+            core_.store(other.take(), std::memory_order_release);
         }
         return *this;
     }
@@ -667,17 +677,30 @@ public:
     /// on other threads.
     ~basic_weak_signal() {
         if (core* c = core_.load(std::memory_order_acquire)) {
+            c->check_here("destroyed");
             c->disconnect_all();
             c->release();
         }
     }
 
     void swap(basic_weak_signal& other) noexcept {
+        check("swapped");
+        other.check("swapped");
         core* a = core_.load(std::memory_order_acquire);
         core_.store(other.core_.load(std::memory_order_acquire), std::memory_order_release);
         other.core_.store(a, std::memory_order_release);
     }
     friend void swap(basic_weak_signal& a, basic_weak_signal& b) noexcept { a.swap(b); }
+
+    /// weakref::local:: only: the owner thread gives the signal up, so that another thread may
+    /// use it (the next thread to use it owns it); see weak_value_map::hand_over. Connection
+    /// handles, and deaths of subscribers, are checked against the signal's owner too.
+    template <class P = Policy, std::enable_if_t<!P::thread_safe, int> = 0>
+    void hand_over() noexcept {
+        if (core* c = core_.load(std::memory_order_acquire)) {
+            c->hand_over();
+        }
+    }
 
     /// Connects `method` of the referent of `r`: each emit calls `(obj.*method)(args...)` while
     /// the referent lives. `method` is a pointer to a (const or non-const) member function of
@@ -728,7 +751,7 @@ public:
     /// change (connect, disconnect, a death), one emit rebuilds the snapshot: O(connections)
     /// under the writer lock, and one allocation (std::bad_alloc leaves everything unchanged).
     void emit(Args... args) const {
-        core* c = core_.load(std::memory_order_acquire);
+        core* c = used_core();
         if (c == nullptr || c->size() == 0) {
             return;
         }
@@ -752,7 +775,7 @@ public:
     /// whose subscriber died is gone by the time the call that dropped its last strong ref
     /// returns, on any thread. O(1), lock-free.
     [[nodiscard]] std::size_t size() const noexcept {
-        core* c = core_.load(std::memory_order_acquire);
+        core* c = used_core();
         return c != nullptr ? c->size() : 0;
     }
     [[nodiscard]] bool empty() const noexcept { return size() == 0; }
@@ -761,12 +784,34 @@ public:
     /// that death instead). Each callable is destroyed after the lock, unless a call of it is
     /// in flight (then when it returns); does not wait. O(connections).
     void disconnect_all() noexcept {
-        if (core* c = core_.load(std::memory_order_acquire)) {
+        if (core* c = used_core()) {
             c->disconnect_all();
         }
     }
 
 private:
+    /// The shared state, or null; checks the calling thread (see signal_core::use_here).
+    core* used_core() const noexcept {
+        core* c = core_.load(std::memory_order_acquire);
+        if (c != nullptr) {
+            c->use_here();
+        }
+        return c;
+    }
+    /// Checks that a signal moved, swapped or destroyed is not another thread's. Not in
+    /// weakref::, where it would cost an atomic load that nothing needs.
+    void check(const char* action) const noexcept {
+        if constexpr (!Policy::thread_safe) {
+            if (core* c = core_.load(std::memory_order_relaxed)) {
+                c->check_here(action);
+            }
+        }
+    }
+    core* take() noexcept {
+        check("moved from");
+        return core_.exchange(nullptr, std::memory_order_acq_rel);
+    }
+
     /// Calls the subscriber of `n` if it is connected and lives; leaves and releases in that
     /// order on every path (an exception included).
     static void call_one(node* n, signal_arg_t<Args>... args) {
@@ -834,12 +879,14 @@ private:
     core* ensure_core() {
         core* c = core_.load(std::memory_order_acquire);
         if (c != nullptr) {
+            c->use_here();
             return c;
         }
         auto* fresh = new core();
         // acq_rel: release publishes the new core; acquire, on failure, sees the winner's.
         if (core_.compare_exchange_strong(c, fresh, std::memory_order_acq_rel,
                                           std::memory_order_acquire)) {
+            fresh->use_here();
             return fresh;
         }
         fresh->release();

@@ -75,6 +75,8 @@ private:
             self->call(self, e.key, cause);
         }
         // Whether the listener is given the referent (then a removal holds it until told).
+        // The container, for the message of the debug builds' thread check.
+        static constexpr const char* container_name = "weak_value_map";
         static constexpr bool listener_sees_referent = false;
         static void drop_payload(entry& /*unused*/) noexcept {}
         static void free(void* p) noexcept { delete static_cast<entry*>(p); }
@@ -135,6 +137,18 @@ public:
     /// Leaves every value untouched and tells no listener; values that die later touch
     /// nothing of the map.
     ~basic_weak_value_map() = default;
+
+    /// weakref::local:: only: the owner thread gives the container up, so that another thread
+    /// may use it. A weakref::local:: container belongs to the first thread that uses it; in
+    /// debug builds (WEAKREF_CHECK_THREADS) a use, a move or the destruction on any other
+    /// thread stops the program with a message. After hand_over() the next thread to use the
+    /// container owns it; passing the container on must synchronise the two threads (a join, a
+    /// mutex, a queue), as for any object. Stops the program in debug builds when called by a
+    /// thread that does not own the container; does nothing otherwise. O(1), noexcept.
+    template <class P = Policy, std::enable_if_t<!P::thread_safe, int> = 0>
+    void hand_over() noexcept {
+        table_.hand_over();
+    }
 
     void swap(basic_weak_value_map& other) noexcept(
         std::is_nothrow_swappable_v<Hash>&& std::is_nothrow_swappable_v<KeyEqual>) {
@@ -309,10 +323,16 @@ public:
     /// Costs: with n == 0 each operation pays one relaxed load; with n > 0 a use locks its
     /// shard's list for a few instructions (no lock when the value is first there already),
     /// expected O(1); reads on different shards meet nowhere.
-    void keep_recent(std::size_t n) { recent_.set_capacity(n); }
+    void keep_recent(std::size_t n) {
+        table_.use_here();
+        recent_.set_capacity(n);
+    }
 
     /// n, as keep_recent last set it (0 by default).
-    [[nodiscard]] std::size_t recent_capacity() const noexcept { return recent_.capacity(); }
+    [[nodiscard]] std::size_t recent_capacity() const noexcept {
+        table_.use_here();
+        return recent_.capacity();
+    }
 
     // --- Observation -------------------------------------------------------------------------
 

@@ -34,6 +34,18 @@
 #endif
 #endif
 
+/// Whether debug builds stop a weakref::local:: container used by a thread that does not own
+/// it (see thread_owner in policy.hpp). 1 unless NDEBUG is defined; define it to 0 or 1 before
+/// including weakref to choose. It changes no type's layout, so translation units that
+/// disagree link and run together; a call is checked where the definition the linker kept is.
+#ifndef WEAKREF_CHECK_THREADS
+#ifdef NDEBUG
+#define WEAKREF_CHECK_THREADS 0
+#else
+#define WEAKREF_CHECK_THREADS 1
+#endif
+#endif
+
 /// How weakref raises an exception. With exceptions, `throw e`. Without (-fno-exceptions),
 /// the program ends with the exception's message on stderr (weakref::detail::no_exceptions,
 /// which calls std::abort). Define WEAKREF_THROW(e) before including weakref to route every

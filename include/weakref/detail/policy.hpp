@@ -7,6 +7,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <type_traits>
 
 #if defined(__has_include)
 #if __has_include(<pthread.h>) && __has_include(<sched.h>)
@@ -111,12 +114,105 @@ struct thread_identity {
     }
 };
 
+/// A tag of the calling thread: 32 bits of its identity, never zero. Two threads alive at
+/// once have different tags but for a 2^-32 chance, so a check by tag may miss, never
+/// misfire. The check of thread_owner stores it where a full identity would grow a type.
+inline std::uint32_t thread_tag() noexcept {
+    std::uint64_t h = 0xcbf29ce484222325U; // FNV-1a over the identity's bytes
+    const thread_identity me = thread_identity::current();
+    unsigned char bytes[sizeof me.id];
+    std::memcpy(bytes, &me.id, sizeof me.id);
+    for (const unsigned char b : bytes) {
+        h = (h ^ b) * 0x100000001b3U;
+    }
+    const auto tag = static_cast<std::uint32_t>(h ^ (h >> 32));
+    return tag != 0 ? tag : 1;
+}
+
+/// Stops the program: the weakref::local:: container `name` was `action` ("used") on a thread
+/// that is not its owner's.
+[[noreturn]] WEAKREF_NOINLINE inline void wrong_thread(const char* name, const char* action,
+                                                       std::uint32_t owner,
+                                                       std::uint32_t caller) noexcept {
+    char message[512];
+    unsigned long long id = 0;
+#ifdef WEAKREF_HAS_PTHREAD
+    if constexpr (std::is_integral_v<pthread_t>) {
+        id = static_cast<unsigned long long>(pthread_self());
+    }
+#endif
+    std::snprintf(message, sizeof message,
+                  "a weakref::local::%s %s on a thread that does not own it (owner: thread tag "
+                  "%08x; this thread: tag %08x, id %#llx). A weakref::local:: container belongs "
+                  "to one thread; its owner passes it to another with hand_over()",
+                  name, action, static_cast<unsigned>(owner), static_cast<unsigned>(caller), id);
+    fatal(message);
+}
+
+/// The thread that owns a weakref::local:: container, kept in the container's heap state
+/// (its table, a signal's core), so that the container object keeps its size.
+///
+/// Unowned at first; the first thread that uses the container owns it from then on, and
+/// debug builds (WEAKREF_CHECK_THREADS) stop the program when another thread uses it. The
+/// owner gives it up with release() (the containers' hand_over()); the next user owns it.
+/// Without WEAKREF_CHECK_THREADS the members do nothing and the tag stays in place, so the
+/// layout does not depend on the macro. Four bytes, which every user fits in padding.
+class thread_owner {
+public:
+    /// A use of the container `name` ("weak_set"): owns it for the caller if nobody does,
+    /// else stops the program unless the caller owns it.
+    void use(const char* name) const noexcept {
+#if WEAKREF_CHECK_THREADS
+        const std::uint32_t me = thread_tag();
+        if (owner_ == 0) {
+            owner_ = me;
+        } else if (WEAKREF_UNLIKELY(owner_ != me)) {
+            wrong_thread(name, "used", owner_, me);
+        }
+#else
+        static_cast<void>(name);
+#endif
+    }
+    /// As use(), but an unowned container stays unowned: for what does not make the caller its
+    /// user (its destruction, a move out of it, a referent's death, the hand-over itself).
+    /// `action` says what happened, for the message.
+    void check(const char* name, const char* action = "used") const noexcept {
+#if WEAKREF_CHECK_THREADS
+        if (owner_ != 0) {
+            const std::uint32_t me = thread_tag();
+            if (WEAKREF_UNLIKELY(owner_ != me)) {
+                wrong_thread(name, action, owner_, me);
+            }
+        }
+#else
+        static_cast<void>(name);
+        static_cast<void>(action);
+#endif
+    }
+    /// The owner gives the container up (checked as check()); the next user owns it.
+    void release(const char* name) noexcept {
+        check(name, "handed over");
+        owner_ = 0;
+    }
+
+private:
+    mutable std::uint32_t owner_ = 0; // a thread_tag(), or 0: nobody owns it yet
+};
+
+/// The thread-safe flavour's: any thread may use a container, nothing is checked.
+struct no_thread_owner {
+    void use(const char* /*unused*/) const noexcept {}
+    void check(const char* /*unused*/, const char* /*unused*/ = nullptr) const noexcept {}
+    void release(const char* /*unused*/) noexcept {}
+};
+
 /// The thread-safe flavour: weakref::.
 struct atomic_policy {
     static constexpr bool thread_safe = true;
     using counts = atomic_counts;
     template <class T> using cell = std::atomic<T>;
     using thread_id = thread_identity;
+    using thread_owner = no_thread_owner;
     static thread_id this_thread() noexcept { return thread_identity::current(); }
     static void pause(unsigned& spins) noexcept { spin_pause(spins); }
 };
@@ -131,6 +227,8 @@ struct local_policy {
         friend bool operator!=(thread_id, thread_id) noexcept { return false; }
     };
     static thread_id this_thread() noexcept { return {}; }
+    /// Which thread owns a container: checked in debug builds (see thread_owner).
+    using thread_owner = detail::thread_owner;
     static void pause(unsigned& /*spins*/) noexcept {}
 };
 

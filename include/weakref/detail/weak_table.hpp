@@ -754,6 +754,17 @@ public:
         return l;
     }
 
+    /// weakref::local:: in debug builds: stops the program unless the calling thread owns
+    /// the container (taking it if nobody does); see thread_owner. Nothing in weakref::.
+    void use_here() const noexcept { owner_.use(Entry::container_name); }
+    /// As use_here(), but leaves an unowned container unowned; `action` names what the caller
+    /// does ("destroyed").
+    void check_here(const char* action) const noexcept {
+        owner_.check(Entry::container_name, action);
+    }
+    /// The owner gives the container up: the next thread to use it owns it.
+    void hand_over() noexcept { owner_.release(Entry::container_name); }
+
 private:
     // Entries this thread has linked into tables of this type, for clear() to tell the
     // entries its own destructors put back from those other threads insert.
@@ -836,6 +847,7 @@ private:
     static bool remove_of(hook_sink<Policy>* sink, death_hook<Policy>* hook) noexcept {
         auto* table = static_cast<weak_table*>(sink);
         auto* e = static_cast<entry_base*>(hook);
+        table->check_here("changed by the death of a referent");
         shard& s = table->shard_for(e->hash_);
         std::lock_guard<mutex_type> lock(s.mutex);
         if (is_orphan(e)) {
@@ -889,6 +901,8 @@ private:
     typename table_locks<Policy>::small listener_lock_;
     // The container's unit, plus one per orphaned entry or death that still needs the table.
     typename Policy::template cell<std::size_t> holders_{1};
+    // weakref::local:: only: the thread that owns the container (in this line's padding).
+    typename Policy::thread_owner owner_;
 };
 
 /// A position in a weakref::local:: table, for the containers' begin() and end(): walks the
@@ -950,6 +964,9 @@ private:
     }
 
     void check() const noexcept {
+        if (table_ != nullptr) {
+            table_->use_here();
+        }
         WEAKREF_ASSERT(table_ != nullptr && shard().changes == changes_,
                        "a weak container changed while an iterator was in use: iterate over "
                        "items() or keys() to change it in the loop");
@@ -1052,6 +1069,7 @@ public:
     table_handle(table_handle&& other) noexcept : table_(other.take()) {}
     table_handle& operator=(table_handle&& other) noexcept {
         if (this != &other) {
+            check("assigned to");
             Table* mine = table_.exchange(other.take(), std::memory_order_acq_rel);
             if (mine != nullptr) {
                 mine->release();
@@ -1061,41 +1079,74 @@ public:
     }
     ~table_handle() {
         if (Table* t = table_.load(std::memory_order_acquire)) {
+            t->check_here("destroyed");
             t->release();
         }
     }
 
     void swap(table_handle& other) noexcept {
+        check("swapped");
+        other.check("swapped");
         Table* a = table_.load(std::memory_order_acquire);
         Table* b = other.table_.load(std::memory_order_acquire);
         table_.store(b, std::memory_order_release);
         other.table_.store(a, std::memory_order_release);
     }
 
-    /// The table, or null before the first insertion.
+    /// The table, or null before the first insertion. weakref::local:: in debug builds: stops
+    /// the program unless the calling thread owns the container (see thread_owner).
     [[nodiscard]] Table* get() const noexcept {
         // acquire: pairs with the release of the thread that created it.
-        return table_.load(std::memory_order_acquire);
+        Table* t = table_.load(std::memory_order_acquire);
+        if (t != nullptr) {
+            t->use_here();
+        }
+        return t;
     }
 
-    /// The table, created if needed; throws std::bad_alloc.
+    /// The table, created if needed (then owned by the calling thread); throws std::bad_alloc.
     Table& ensure() {
         Table* t = table_.load(std::memory_order_acquire);
         if (t != nullptr) {
+            t->use_here();
             return *t;
         }
         auto* fresh = new Table();
         // acq_rel: release publishes the new table; acquire, on failure, sees the winner's.
         if (table_.compare_exchange_strong(t, fresh, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
+            fresh->use_here();
             return *fresh;
         }
         fresh->release();
         return *t;
     }
 
+    /// The container is used here (get() without the table), for members that do not reach it.
+    void use_here() const noexcept { static_cast<void>(get()); }
+
+    /// weakref::local::: the owner thread gives the container up; the next thread to use it
+    /// owns it. Stops the program in debug builds if called by another thread.
+    void hand_over() noexcept {
+        if (Table* t = table_.load(std::memory_order_acquire)) {
+            t->hand_over();
+        }
+    }
+
 private:
-    Table* take() noexcept { return table_.exchange(nullptr, std::memory_order_acq_rel); }
+    /// Checks that a container that is moved, swapped or destroyed is not another thread's.
+    /// Not in weakref::, where it would cost an atomic load that nothing needs.
+    void check(const char* action) const noexcept {
+        if constexpr (!Policy::thread_safe) {
+            if (Table* t = table_.load(std::memory_order_relaxed)) {
+                t->check_here(action);
+            }
+        }
+    }
+    Table* take() noexcept {
+        check("moved from");
+        return table_.exchange(nullptr, std::memory_order_acq_rel);
+    }
 
     typename Policy::template cell<Table*> table_{nullptr};
 };
