@@ -151,11 +151,10 @@ public:
     /// Drops the referent (running its death if this was the last strong handle) and leaves the
     /// handle empty. O(1), plus the death's cost.
     void reset() noexcept { basic_ref().swap(*this); }
-    ///@{
     /// Exchanges the two handles' referents; touches no count. O(1).
     void swap(basic_ref& other) noexcept { std::swap(ptr_, other.ptr_); }
+    /// `a.swap(b)`.
     friend void swap(basic_ref& a, basic_ref& b) noexcept { a.swap(b); }
-    ///@}
 
     /// The referent's address; null when empty. O(1).
     [[nodiscard]] T* get() const noexcept { return ptr_; }

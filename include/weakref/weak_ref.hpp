@@ -124,11 +124,10 @@ public:
 
     /// Drops the observer and leaves the handle empty. O(1).
     void reset() noexcept { basic_weak_ref().swap(*this); }
-    ///@{
     /// Exchanges the two handles' referents; touches no count. O(1).
     void swap(basic_weak_ref& other) noexcept { std::swap(ptr_, other.ptr_); }
+    /// `a.swap(b)`.
     friend void swap(basic_weak_ref& a, basic_weak_ref& b) noexcept { a.swap(b); }
-    ///@}
 
     /// True if empty or the referent died. A live answer may be stale by the time it is read
     /// (another thread may drop the last ref); use lock() to act on the referent. O(1).
