@@ -21,6 +21,7 @@ filter rewrites each header it is given on its standard output:
   `<name><...>`, and `template <..., class Policy>` loses `Policy`;
 - a function template of `weakref::detail` that `weakref` takes with `using detail::<fn>;` moves to
   `weakref` too;
+- `friend class ...;` declarations (access between the library's classes) go;
 - the `weakref::` aliases and `using detail::...;` declarations go (the class or function is now
   there); each `weakref::local::` alias becomes a documented typedef of the `weakref::` class, and
   an undocumented `weakref::local::` function gets a brief that points at its `weakref::` twin.
@@ -374,7 +375,14 @@ def filter_text(text, classes, functions):
         out.append(new)
         pos = end
     out.append(text[pos:])
-    return rename_public("".join(out), classes)
+    return FRIEND_CLASS.sub(lambda m: keep_lines("", m.group(0)),
+                            rename_public("".join(out), classes))
+
+
+# `friend class basic_weak_ref;` and the like grant access between the library's own classes:
+# not API, so not on the pages (HIDE_FRIEND_COMPOUNDS is NO, so that hidden friend functions,
+# the operators and swap, are shown).
+FRIEND_CLASS = re.compile(r"(?:template\s*<[^<>;{}]*>\s*)?friend\s+(?:class|struct)\s+[\w:<>, ]+;")
 
 
 def headers_root(path):

@@ -11,6 +11,7 @@ namespace weakref {
 /// object made by make_ref. Python's ReferenceError.
 class bad_weak_ref : public std::exception {
 public:
+    /// "weakref::bad_weak_ref: the referent is dead or the handle is empty". Never throws.
     [[nodiscard]] const char* what() const noexcept override {
         return "weakref::bad_weak_ref: the referent is dead or the handle is empty";
     }

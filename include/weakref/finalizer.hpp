@@ -155,40 +155,53 @@ template <class Policy, class F> struct finalizer_node_of : finalizer_node<Polic
 /// referent dies on another.
 template <class Policy> class basic_finalizer {
 public:
+    /// The registration's shared state (internal: on_death makes it; users never name it).
     using node = finalizer_node<Policy>;
 
+    /// Names no registration: alive(), detach() and `f()` return false. O(1).
     basic_finalizer() noexcept = default;
+    /// Names `other`'s registration too. O(1).
     basic_finalizer(const basic_finalizer& other) noexcept : node_(other.node_) {
         if (node_ != nullptr) {
             node_->add_handle();
         }
     }
+    /// Takes `other`'s registration; `other` names none. O(1).
     basic_finalizer(basic_finalizer&& other) noexcept
         : node_(std::exchange(other.node_, nullptr)) {}
+    /// Copy or move by value, then swap; the registration `*this` named stays armed. O(1).
     basic_finalizer& operator=(basic_finalizer other) noexcept {
         swap(other);
         return *this;
     }
+    /// Drops this handle; the registration stays armed. The last handle of a registration that
+    /// ran or was detached frees it (and the stored callable). O(1).
     ~basic_finalizer() {
         if (node_ != nullptr) {
             node_->release();
         }
     }
+    /// Exchanges the registrations two handles name. O(1).
     void swap(basic_finalizer& other) noexcept { std::swap(node_, other.node_); }
+    /// `a.swap(b)`.
     friend void swap(basic_finalizer& a, basic_finalizer& b) noexcept { a.swap(b); }
 
     /// True while the callback is still to run (neither ran, nor is running, nor detached).
-    /// O(1), lock-free.
+    /// A snapshot in weakref::. O(1), lock-free (one atomic load).
     [[nodiscard]] bool alive() const noexcept {
         return node_ != nullptr && node_->state() == node::armed;
     }
 
     /// Unregisters the callback; true if it was armed (it will now never run, and the
     /// callable has been destroyed). False if it ran, is running, or was detached already.
-    /// Exactly one detach() can return true.
+    /// Across all copies at most one detach() returns true, and only if the callback never
+    /// runs. Does not wait for a running callback (scoped_finalizer does). May race with the
+    /// death and with `f()` on other threads. O(1).
     bool detach() noexcept { return detach_state() == detach_result::detached; }
 
-    /// Runs the callback now, on this thread, if it is armed; returns whether it ran.
+    /// Runs the callback now, on this thread, if it is armed; returns whether it ran (then it
+    /// never runs at the death). The referent may die on another thread meanwhile. A callback
+    /// that throws calls std::terminate. O(1) plus the callback.
     bool operator()() noexcept {
         if (node_ == nullptr || !node_->try_claim()) {
             return false;
@@ -244,12 +257,18 @@ private:
 /// Owns a registration and detaches it when destroyed (a weakref callback whose weakref dies
 /// first). If the callback is running on another thread at that moment, the destructor waits
 /// until it has returned and its callable is destroyed, unless it is called from inside that
-/// callback. Move-only.
+/// callback. Move-only. In weakref::local:: it never waits.
 template <class Policy> class basic_scoped_finalizer {
 public:
+    /// Owns no registration. O(1).
     basic_scoped_finalizer() noexcept = default;
+    /// Owns `f`'s registration: `scoped_finalizer s{on_death(r, fn)};` (explicit, so `=` does
+    /// not compile). Other finalizers of it stay valid and see it detached when this goes. O(1).
     explicit basic_scoped_finalizer(basic_finalizer<Policy>&& f) noexcept : f_(std::move(f)) {}
+    /// Takes `other`'s registration; `other` owns none. O(1).
     basic_scoped_finalizer(basic_scoped_finalizer&&) noexcept = default;
+    /// Does to the registration it owned what the destructor does (detach, maybe wait), then
+    /// takes `other`'s; self-assignment does nothing. O(1) plus the wait.
     basic_scoped_finalizer& operator=(basic_scoped_finalizer&& other) noexcept {
         if (this != &other) {
             f_.detach_and_wait();
@@ -257,14 +276,25 @@ public:
         }
         return *this;
     }
+    ///@{
+    /// Move-only: one owner per registration.
     basic_scoped_finalizer(const basic_scoped_finalizer&) = delete;
     basic_scoped_finalizer& operator=(const basic_scoped_finalizer&) = delete;
+    ///@}
+    /// Detaches the registration; if its callback is running on another thread, waits (spinning,
+    /// then yielding) until it returned, unless called from inside that callback. Do not
+    /// destroy it holding a lock the callback takes. O(1) plus the wait.
     ~basic_scoped_finalizer() { f_.detach_and_wait(); }
 
+    /// As finalizer::alive(). O(1).
     [[nodiscard]] bool alive() const noexcept { return f_.alive(); }
+    /// As finalizer::detach(): true if it was armed; does not wait. O(1).
     bool detach() noexcept { return f_.detach(); }
+    /// As finalizer's `f()`: runs the callback now if armed; returns whether it ran. O(1) plus
+    /// the callback.
     bool operator()() noexcept { return f_(); }
-    /// Gives up ownership: the registration stays armed and is no longer detached here.
+    /// Gives up ownership: the registration stays armed and is no longer detached here; this
+    /// owns none. O(1).
     basic_finalizer<Policy> release() noexcept { return std::move(f_); }
 
 private:
@@ -273,7 +303,8 @@ private:
 
 /// Registers `fn` to run when the referent of `r` dies (newest first, before its
 /// destructor, on the thread that drops the last strong ref). Throws std::invalid_argument
-/// if `r` is empty; may throw std::bad_alloc (one allocation). `fn` must not throw.
+/// if `r` is empty; may throw std::bad_alloc (one allocation). `fn` must not throw. Callable
+/// from any thread in weakref::, also while the referent dies on another. O(1).
 template <class T, class Policy, class F>
 basic_finalizer<Policy> on_death(const basic_ref<T, Policy>& r, F&& fn) {
     using fn_type = std::decay_t<F>;
@@ -292,7 +323,10 @@ basic_finalizer<Policy> on_death(const basic_ref<T, Policy>& r, F&& fn) {
 } // namespace weakref::detail
 
 namespace weakref {
-/// Registers `fn` to run at the death of the referent of `r`; see finalizer.
+/// Registers `fn` (a copy, decayed) to run once at the death of the referent of `r`, newest
+/// first, on the thread that drops the last strong ref, before the destructor. Throws
+/// std::invalid_argument if `r` is empty, std::bad_alloc (one allocation). `fn` must not
+/// throw (std::terminate). Callable from any thread. O(1); see finalizer.
 template <class T, class F> finalizer on_death(const ref<T>& r, F&& fn) {
     return detail::on_death(r, std::forward<F>(fn));
 }

@@ -232,24 +232,33 @@ template <class T, class Policy> class basic_pinned {
     using block = anchor_block_of<T, Policy>;
 
 public:
+    /// The pinned object's type.
     using element_type = T;
 
     /// An empty pin.
     constexpr basic_pinned() noexcept = default;
+    /// Takes over `other`'s pin; `other` is empty. O(1), touches no count.
     basic_pinned(basic_pinned&& other) noexcept : block_(std::exchange(other.block_, nullptr)) {}
-    /// A pin on a const view of the same object, taking over `other`'s pin.
+    /// A pin on a const view of the same object, taking over `other`'s pin. O(1).
     template <class U, std::enable_if_t<!std::is_const_v<U> && std::is_same_v<const U, T>, int> = 0>
     basic_pinned(basic_pinned<U, Policy>&& other) noexcept // NOLINT(google-explicit-constructor)
         : block_(std::exchange(other.block_, nullptr)) {}
+    ///@{
+    /// Move-only: a new pin is an explicit lock().
     basic_pinned(const basic_pinned&) = delete;
     basic_pinned& operator=(const basic_pinned&) = delete;
+    ///@}
+    /// Releases the pin held (on this thread, as reset()), then takes over `other`'s. O(1).
     basic_pinned& operator=(basic_pinned&& other) noexcept {
         basic_pinned(std::move(other)).swap(*this);
         return *this;
     }
+    /// Releases the pin, as reset(). O(1).
     ~basic_pinned() { reset(); }
 
-    /// Lets go now; the pin is empty afterwards.
+    /// Lets go now, on the thread that took it; the pin is empty afterwards. An invalidate() or
+    /// anchor destructor waiting on another thread may then return. O(1): one atomic decrement
+    /// in weakref::.
     void reset() noexcept {
         if (block_ != nullptr) {
 #ifndef NDEBUG
@@ -261,8 +270,11 @@ public:
         }
     }
 
-    /// The object, or nullptr when empty.
+    /// The object, or nullptr when empty. O(1).
     [[nodiscard]] T* get() const noexcept { return block_ != nullptr ? block_->object() : nullptr; }
+    ///@{
+    /// The object. Asserts (debug builds) that the pin is not empty; with NDEBUG an empty pin
+    /// is undefined behaviour. O(1).
     T& operator*() const noexcept {
         WEAKREF_ASSERT(block_ != nullptr, "dereferencing an empty pinned");
         return *get();
@@ -271,10 +283,13 @@ public:
         WEAKREF_ASSERT(block_ != nullptr, "dereferencing an empty pinned");
         return get();
     }
-    /// True when it pins an object.
+    ///@}
+    /// True when it pins an object. O(1).
     explicit operator bool() const noexcept { return block_ != nullptr; }
 
+    /// Exchanges the two pins. O(1).
     void swap(basic_pinned& other) noexcept { std::swap(block_, other.block_); }
+    /// `a.swap(b)`.
     friend void swap(basic_pinned& a, basic_pinned& b) noexcept { a.swap(b); }
 
 private:
@@ -313,18 +328,23 @@ template <class T, class Policy> class basic_observer {
     using block = anchor_block_of<T, Policy>;
 
 public:
+    /// The observed object's type.
     using element_type = T;
 
     /// An observer of nothing: expired, lock() returns an empty pinned.
     constexpr basic_observer() noexcept = default;
+    /// Observes what `other` observes. O(1): one relaxed increment.
     basic_observer(const basic_observer& other) noexcept : block_(other.block_) {
         if (block_ != nullptr) {
             block_->add_weak();
         }
     }
+    /// Takes over `other`'s observation; `other` observes nothing. O(1), touches no count.
     basic_observer(basic_observer&& other) noexcept
         : block_(std::exchange(other.block_, nullptr)) {}
-    /// An observer of the same object that gives const access only.
+    ///@{
+    /// An observer of the same object that gives const access only; the move leaves `other`
+    /// observing nothing. O(1).
     template <class U, std::enable_if_t<!std::is_const_v<U> && std::is_same_v<const U, T>, int> = 0>
     basic_observer(const basic_observer<U, Policy>& other) noexcept // NOLINT
         : block_(other.block_) {
@@ -335,6 +355,10 @@ public:
     template <class U, std::enable_if_t<!std::is_const_v<U> && std::is_same_v<const U, T>, int> = 0>
     basic_observer(basic_observer<U, Policy>&& other) noexcept // NOLINT
         : block_(std::exchange(other.block_, nullptr)) {}
+    ///@}
+    ///@{
+    /// Copy-and-swap: observes what `other` observes, then drops the old observation (the last
+    /// observer of a dead generation frees its block). O(1).
     basic_observer& operator=(const basic_observer& other) noexcept {
         basic_observer(other).swap(*this);
         return *this;
@@ -343,11 +367,13 @@ public:
         basic_observer(std::move(other)).swap(*this);
         return *this;
     }
+    ///@}
+    /// Drops the observation, as reset(). O(1).
     ~basic_observer() { reset(); }
 
     /// True once the anchor was invalidated or destroyed (or for a default-constructed
     /// observer). True is final; false may be stale at once under threads: lock() is the test
-    /// that holds.
+    /// that holds. O(1): one load.
     [[nodiscard]] bool expired() const noexcept { return block_ == nullptr || !block_->valid(); }
 
     /// A pin on the object, or an empty pinned once the anchor was invalidated or its
@@ -361,14 +387,17 @@ public:
         return {};
     }
 
-    /// Observes nothing from now on (expired).
+    /// Observes nothing from now on (expired); the last observer of a dead generation frees
+    /// its block. O(1).
     void reset() noexcept {
         if (block_ != nullptr) {
             std::exchange(block_, nullptr)->release_weak();
         }
     }
 
+    /// Exchanges what the two observers observe. O(1).
     void swap(basic_observer& other) noexcept { std::swap(block_, other.block_); }
+    /// `a.swap(b)`.
     friend void swap(basic_observer& a, basic_observer& b) noexcept { a.swap(b); }
 
 private:
@@ -427,13 +456,17 @@ template <class T, class Policy> class basic_weak_anchor {
     static constexpr std::uintptr_t block_tag = 1;
 
 public:
+    /// The anchored object's type.
     using element_type = T;
 
     /// Anchors `object` (normally `this`). Allocates nothing. Throws std::invalid_argument if
     /// `object` is null.
     explicit basic_weak_anchor(T* object) : word_(address_of(object)) {}
+    ///@{
+    /// Not copyable or movable: observers name this object.
     basic_weak_anchor(const basic_weak_anchor&) = delete;
     basic_weak_anchor& operator=(const basic_weak_anchor&) = delete;
+    ///@}
 
     /// Expires every observer, as invalidate() does, and waits as it does.
     ~basic_weak_anchor() { invalidate(); }

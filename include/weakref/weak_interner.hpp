@@ -48,6 +48,8 @@ inline constexpr bool interner_transparent<
 /// while it is canonical: lookups of it would then miss, and a second object for its old value
 /// could be made; the table itself is never corrupted (removal uses the hash recorded when
 /// the object was interned).
+///
+/// In the costs, n is the number of canonical objects and b of buckets (they never shrink).
 template <class T, class Hash, class KeyEqual, class Policy> class basic_weak_interner {
     static_assert(std::is_object_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T> &&
                       !std::is_array_v<T>,
@@ -55,11 +57,15 @@ template <class T, class Hash, class KeyEqual, class Policy> class basic_weak_in
                   "object type");
 
 public:
+    ///@{
+    /// The interned type, the handle intern() returns, what size() returns, and the hash and
+    /// equality the objects are compared with.
     using value_type = T;
     using ref_type = basic_ref<T, Policy>;
     using size_type = std::size_t;
     using hasher = Hash;
     using key_equal = KeyEqual;
+    ///@}
 
 private:
     struct entry : table_entry<Policy> {
@@ -98,11 +104,14 @@ public:
     /// An empty interner. Allocates nothing until the first intern; never throws unless Hash
     /// or KeyEqual's default constructor does.
     basic_weak_interner() = default;
+    /// An empty interner that hashes and compares with copies of `hash` and `equal`. Throws
+    /// what copying them throws. O(1).
     explicit basic_weak_interner(const Hash& hash, const KeyEqual& equal = KeyEqual())
         : hash_(hash), equal_(equal) {}
 
     /// An interner whose canonical objects are those of `other` at one instant: the same
-    /// objects, not copies. O(other.size()).
+    /// objects, not copies. `other` may be in use on other threads. Throws std::bad_alloc and
+    /// what Hash, KeyEqual or copying them throws. O(n + b) of `other`.
     basic_weak_interner(const basic_weak_interner& other)
         : hash_(other.hash_), equal_(other.equal_) {
         for (const ref_type& r : other.values()) {
@@ -110,12 +119,13 @@ public:
         }
     }
     /// Takes `other`'s entries; `other` is left empty and usable (its Hash and KeyEqual are
-    /// copied, not moved). O(1).
+    /// copied, not moved). No other thread may use either interner meanwhile. O(1).
     basic_weak_interner(basic_weak_interner&& other) noexcept(
         std::is_nothrow_copy_constructible_v<Hash>&& std::is_nothrow_copy_constructible_v<KeyEqual>)
         : hash_(other.hash_), equal_(other.equal_), table_(std::move(other.table_)) {}
     /// Forgets its own entries (the objects live on, no longer canonical here) and takes a
-    /// copy of `other`'s. Strong guarantee.
+    /// copy of `other`'s. Strong guarantee; throws what the copy constructor throws. No other
+    /// thread may use `*this` meanwhile. O(n + b) of both.
     basic_weak_interner& operator=(const basic_weak_interner& other) {
         if (this != &other) {
             basic_weak_interner copy(other);
@@ -123,6 +133,9 @@ public:
         }
         return *this;
     }
+    /// Forgets its own entries (the objects live on) and takes `other`'s, with its Hash and
+    /// KeyEqual (copied); `other` is left empty. Throws only what copying Hash or KeyEqual
+    /// throws. No other thread may use either interner meanwhile. O(n + b) of `*this`.
     basic_weak_interner& operator=(basic_weak_interner&& other) noexcept(
         std::is_nothrow_copy_assignable_v<Hash>&& std::is_nothrow_copy_assignable_v<KeyEqual>) {
         if (this != &other) {
@@ -133,6 +146,7 @@ public:
         return *this;
     }
     /// Leaves every object untouched; objects that die later touch nothing of the interner.
+    /// No other thread may use the interner meanwhile. O(n + b).
     ~basic_weak_interner() = default;
 
     /// weakref::local:: only: the owner thread gives the container up, so that another thread
@@ -142,6 +156,8 @@ public:
         table_.hand_over();
     }
 
+    /// Exchanges the two interners' entries, Hash and KeyEqual. Throws only what swapping Hash
+    /// or KeyEqual throws. No other thread may use either interner meanwhile. O(1).
     void swap(basic_weak_interner& other) noexcept(
         std::is_nothrow_swappable_v<Hash>&& std::is_nothrow_swappable_v<KeyEqual>) {
         using std::swap;
@@ -149,6 +165,7 @@ public:
         swap(equal_, other.equal_);
         table_.swap(other.table_);
     }
+    /// `a.swap(b)`.
     friend void swap(basic_weak_interner& a, basic_weak_interner& b) noexcept(noexcept(a.swap(b))) {
         a.swap(b);
     }
@@ -182,16 +199,20 @@ public:
 
     // --- Observation -------------------------------------------------------------------------
 
-    /// Whether a live object equal to `value` is canonical here. In weakref:: takes no lock;
-    /// it holds each candidate it compares (and may so end one that its last user dropped on
-    /// another thread meanwhile: that death then runs here).
+    ///@{
+    /// Whether a live object equal to `value` (or to a heterogeneous `key`, as intern(key)
+    /// takes it) is canonical here. Throws what Hash or KeyEqual throws. In weakref:: takes no
+    /// lock; it holds each candidate it compares (and may so end one that its last user dropped
+    /// on another thread meanwhile: that death then runs here). Expected O(1).
     bool contains(const T& value) const { return static_cast<bool>(find_live(value)); }
     template <class Q, if_lookup_key<Q> = 0> bool contains(const Q& key) const {
         return static_cast<bool>(find_live(key));
     }
+    ///@}
 
     /// The number of canonical objects, each alive (an object dying on another thread leaves
-    /// before its release returns). O(1) in weakref::local::, O(shards) in weakref::.
+    /// before its release returns); exact at one instant. In weakref:: takes the 16 shard
+    /// locks. O(1) in weakref::local::, O(shards) in weakref::.
     [[nodiscard]] size_type size() const noexcept {
         const table* t = table_.get();
         if (t == nullptr) {
@@ -200,9 +221,11 @@ public:
         typename table::lock_all lock(*t);
         return t->size();
     }
+    /// `size() == 0`, at the same cost.
     [[nodiscard]] bool empty() const noexcept { return size() == 0; }
 
-    /// The canonical objects at one instant, held strongly. O(size()).
+    /// The canonical objects at one instant, held strongly (dropping them may run deaths).
+    /// Throws std::bad_alloc. In weakref:: under the 16 shard locks. O(n + b).
     [[nodiscard]] std::vector<ref_type> values() const {
         std::vector<ref_type> out;
         if (const table* t = table_.get()) {
@@ -215,7 +238,9 @@ public:
         return out;
     }
 
+    /// A copy of the interner's Hash; throws what copying it throws. O(1).
     [[nodiscard]] hasher hash_function() const { return hash_; }
+    /// A copy of the interner's KeyEqual; throws what copying it throws. O(1).
     [[nodiscard]] key_equal key_eq() const { return equal_; }
 
 private:

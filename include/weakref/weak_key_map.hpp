@@ -51,12 +51,19 @@ template <> struct visit_result<void> { using type = bool; };
 /// that found the entry has ended (the entry pinned), so they may wait for other threads. V's
 /// constructors may run under a shard lock; V's destructor, the listener and the factories
 /// never run under any lock.
+///
+/// In the costs, n is the number of entries and b of buckets (they never shrink).
 template <class K, class V, class Policy> class basic_weak_key_map {
 public:
+    ///@{
+    /// The member types of std::unordered_map, except that a key is a strong ref (the map
+    /// holds it weakly, by identity, and hands it out strongly); value_type is what items()
+    /// returns.
     using key_type = basic_ref<K, Policy>;
     using mapped_type = V;
     using value_type = std::pair<basic_ref<K, Policy>, V>;
     using size_type = std::size_t;
+    ///@}
 
 private:
     using listener = removal_listener<Policy, const K*, V&&, removal_cause>;
@@ -169,10 +176,11 @@ private:
     using guard = std::lock_guard<typename table_locks<Policy>::mutex>;
 
 public:
-    /// An empty map; allocates nothing until the first insertion.
+    /// An empty map; allocates nothing until the first insertion. O(1).
     basic_weak_key_map() noexcept = default;
     /// A map of the live entries of `other` at one instant (V copied), with a copy of its
-    /// listener.
+    /// listener. `other` may be in use on other threads. Throws std::bad_alloc and what
+    /// copying V throws. O(n + b) of `other`.
     basic_weak_key_map(const basic_weak_key_map& other) {
         static_assert(std::is_copy_constructible_v<V>,
                       "weakref: copying a weak_key_map copies its values (V must be "
@@ -184,9 +192,12 @@ public:
             table_.ensure().set_listener(l);
         }
     }
-    /// Takes `other`'s entries and listener; `other` is left empty and usable. O(1).
+    /// Takes `other`'s entries and listener; `other` is left empty and usable. No other thread
+    /// may use either map meanwhile. O(1).
     basic_weak_key_map(basic_weak_key_map&& other) noexcept = default;
-    /// Replaces the entries by copies of `other`'s (the old ones told `cleared`).
+    /// Replaces the entries by copies of `other`'s (the old ones told `cleared`) and the
+    /// listener by a copy of its. Throws what the copy constructor throws, leaving `*this`
+    /// unchanged. No other thread may use `*this` meanwhile. O(n + b) of both.
     basic_weak_key_map& operator=(const basic_weak_key_map& other) {
         if (this != &other) {
             basic_weak_key_map copy(other);
@@ -195,7 +206,8 @@ public:
         }
         return *this;
     }
-    /// Takes `other`'s entries and listener (the old entries told `cleared`).
+    /// Takes `other`'s entries and listener (the old entries told `cleared`); `other` is left
+    /// empty. No other thread may use either map meanwhile. O(n + b) of `*this`.
     basic_weak_key_map& operator=(basic_weak_key_map&& other) noexcept {
         if (this != &other) {
             clear();
@@ -203,7 +215,8 @@ public:
         }
         return *this;
     }
-    /// Destroys every V (outside every lock); keys are untouched; no listener is told.
+    /// Destroys every V (outside every lock); keys are untouched; no listener is told. No
+    /// other thread may use the map meanwhile. O(n + b).
     ~basic_weak_key_map() = default;
 
     /// weakref::local:: only: the owner thread gives the container up, so that another thread
@@ -213,27 +226,40 @@ public:
         table_.hand_over();
     }
 
+    /// Exchanges the two maps' entries and listeners. No other thread may use either map
+    /// meanwhile. O(1).
     void swap(basic_weak_key_map& other) noexcept { table_.swap(other.table_); }
+    /// `a.swap(b)`.
     friend void swap(basic_weak_key_map& a, basic_weak_key_map& b) noexcept { a.swap(b); }
 
     // --- Insertion -------------------------------------------------------------------------
 
+    ///@{
     /// Adds (key, value) unless `key` is already in the map; returns whether it added.
-    /// Throws std::invalid_argument for an empty `key`. Strong guarantee. Expected O(1).
+    /// Throws std::invalid_argument for an empty `key`, std::bad_alloc, or what V's copy or
+    /// move throws (run under the shard lock); strong guarantee. Thread-safe in weakref::
+    /// (locks one shard). Expected amortised O(1).
     bool insert(const key_type& key, const V& value) { return put(key, false, value); }
     bool insert(const key_type& key, V&& value) { return put(key, false, std::move(value)); }
+    ///@}
 
+    ///@{
     /// Maps `key` to `value`; true if it added, false if it replaced (the old V goes to the
     /// listener, `replaced`, then is destroyed outside the lock). Throws std::invalid_argument
-    /// for an empty `key`. Strong guarantee.
+    /// for an empty `key`, std::bad_alloc, or what V's copy or move throws; strong guarantee.
+    /// Thread-safe in weakref:: (locks one shard). Expected amortised O(1).
     bool insert_or_assign(const key_type& key, const V& value) { return put(key, true, value); }
     bool insert_or_assign(const key_type& key, V&& value) {
         return put(key, true, std::move(value));
     }
+    ///@}
 
     /// Constructs the value in place from `args` where `key` has no entry; true if it
     /// inserted. The arguments are left alone when it did not, as with
-    /// std::unordered_map::try_emplace. V need not be copyable or movable.
+    /// std::unordered_map::try_emplace. V need not be copyable or movable. Throws
+    /// std::invalid_argument for an empty `key`, std::bad_alloc, or what V's constructor
+    /// throws (run under the shard lock); strong guarantee. Thread-safe in weakref:: (locks
+    /// one shard). Expected amortised O(1).
     template <class... Args> bool try_emplace(const key_type& key, Args&&... args) {
         return put(key, false, std::forward<Args>(args)...);
     }
@@ -243,7 +269,9 @@ public:
     /// its result becomes the value; every caller receives a copy of the key's value. If `make`
     /// throws, the exception reaches the caller that ran it, the map is unchanged, and waiting
     /// callers retry. A `make` that calls get_or_insert for its own key gets std::logic_error.
-    /// (.NET's ConditionalWeakTable.GetValue.)
+    /// Also throws std::invalid_argument for an empty `key`, std::bad_alloc, and what copying
+    /// V throws. (.NET's ConditionalWeakTable.GetValue.) A present key costs what get() costs;
+    /// otherwise expected amortised O(1) plus `make`.
     template <class F> V get_or_insert(const key_type& key, F&& make) {
         static_assert(std::is_copy_constructible_v<V>,
                       "weakref: weak_key_map::get_or_insert returns a copy of the value (V must "
@@ -306,7 +334,10 @@ public:
 
     // --- Lookup and work on a value -----------------------------------------------------------
 
-    /// A copy of the value of `key`, or nothing if `key` is not in the map (or dead).
+    ///@{
+    /// A copy of the value of `key` (a ref or the key object's address), or nothing if `key`
+    /// is not in the map (or dead). Throws what copying V throws (under the entry's value
+    /// lock). In weakref:: a lock-free lookup, then the value lock. Expected O(1).
     std::optional<V> get(const key_type& key) const { return get(key.get()); }
     std::optional<V> get(const K* key) const {
         static_assert(std::is_copy_constructible_v<V>,
@@ -316,19 +347,25 @@ public:
         access(key, [&](V& v) { out.emplace(v); });
         return out;
     }
+    ///@}
 
+    ///@{
     /// Calls `fn(V&)` on the key's value, atomically with respect to every other member
     /// working on that key (under the value's own lock); true if the key had an entry.
     /// Concurrent updates of one key lose nothing. `fn` must not use the map nor drop the last
-    /// ref to anything (a death could need the map). In weakref:: takes no shard lock.
+    /// ref to anything (a death could need the map). Throws what `fn` throws. In weakref::
+    /// takes no shard lock: a lock-free lookup, then the value lock. Expected O(1) plus `fn`.
     template <class F> bool update(const key_type& key, F&& fn) { return update(key.get(), fn); }
     template <class F> bool update(const K* key, F&& fn) {
         static_assert(std::is_invocable_v<F&, V&>, "weakref: update takes fn(V&)");
         return access(key, [&](V& v) { fn(v); });
     }
+    ///@}
 
-    /// Calls `fn(const V&)` under the same rule; returns whether it was called (fn returning
-    /// void), or an optional of fn's decayed result.
+    ///@{
+    /// Calls `fn(const V&)` under the same rule as update(); returns whether it was called
+    /// (fn returning void), or an optional of fn's decayed result. Throws what `fn` throws.
+    /// Expected O(1) plus `fn`.
     template <class F> auto visit(const key_type& key, F&& fn) const {
         return visit(key.get(), std::forward<F>(fn));
     }
@@ -343,7 +380,11 @@ public:
             return out;
         }
     }
+    ///@}
 
+    ///@{
+    /// Whether `key` (a ref or the key object's address; empty or null finds nothing) is in the
+    /// map and alive. Throws nothing of its own. In weakref:: takes no lock. Expected O(1).
     bool contains(const key_type& key) const { return contains(key.get()); }
     bool contains(const K* key) const {
         const table* t = table_.get();
@@ -355,16 +396,22 @@ public:
         const entry* e = table::find(t->shard_for(h), h, same(key));
         return e != nullptr && !e->block()->expired();
     }
+    ///@}
 
     // --- Removal -----------------------------------------------------------------------------
 
+    ///@{
     /// Removes `key`'s entry, destroying its V outside the lock; returns whether it was there
-    /// (the listener is told `erased`).
+    /// (the listener is told `erased`; false for a key dying on another thread). Thread-safe
+    /// in weakref:: (locks one shard). Expected O(1), plus V's destructor.
     bool erase(const key_type& key) { return erase(key.get()); }
     bool erase(const K* key) { return erase_from(table_.get(), key, nullptr); }
+    ///@}
 
-    /// Removes the entry and returns its value (the listener, told `erased`, receives the
-    /// moved-from value).
+    ///@{
+    /// Removes the entry and returns its value, moved out outside the lock (nothing if the key
+    /// has no live entry); the listener, told `erased`, receives the moved-from value. Throws
+    /// what moving V throws. Thread-safe in weakref:: (locks one shard). Expected O(1).
     std::optional<V> take(const key_type& key) { return take(key.get()); }
     std::optional<V> take(const K* key) {
         static_assert(std::is_move_constructible_v<V>,
@@ -392,11 +439,14 @@ public:
         }
         return out;
     }
+    ///@}
 
     /// Erases the live entries for which `pred(const K& key_object, const V& value)` is true;
     /// returns how many. Each live entry is offered once; `pred` runs under that entry's value
     /// lock (as visit's function does) and must not use the map nor drop the last ref to
-    /// anything. O(size()).
+    /// anything. Each erased entry is told `erased`. Throws what `pred` throws and
+    /// std::bad_alloc (what was erased stays erased). Thread-safe in weakref::. O(n + b) plus
+    /// one `pred` call per entry.
     template <class Pred> std::size_t erase_if(Pred pred) {
         table* t = table_.get();
         if (t == nullptr) {
@@ -445,7 +495,8 @@ public:
     }
 
     /// Removes every entry; every V is destroyed outside the lock (the listener is told
-    /// `cleared`).
+    /// `cleared`). Keys are untouched. Thread-safe in weakref:: (one shard at a time).
+    /// O(n + b).
     void clear() noexcept {
         if (table* t = table_.get()) {
             t->clear(removal_cause::cleared);
@@ -454,6 +505,8 @@ public:
 
     // --- Observation -------------------------------------------------------------------------
 
+    /// The number of entries, each with a live key, exact at one instant. In weakref:: takes
+    /// the 16 shard locks. O(1) in weakref::local::, O(shards) in weakref::.
     [[nodiscard]] size_type size() const noexcept {
         const table* t = table_.get();
         if (t == nullptr) {
@@ -462,9 +515,11 @@ public:
         typename table::lock_all lock(*t);
         return t->size();
     }
+    /// `size() == 0`, at the same cost.
     [[nodiscard]] bool empty() const noexcept { return size() == 0; }
 
-    /// The live keys at one instant, held strongly.
+    /// The live keys at one instant, held strongly. Throws std::bad_alloc. In weakref:: under
+    /// the 16 shard locks. O(n + b).
     [[nodiscard]] std::vector<key_type> keys() const {
         std::vector<key_type> out;
         if (const table* t = table_.get()) {
@@ -476,7 +531,8 @@ public:
         }
         return out;
     }
-    /// Copies of the live values at one instant.
+    /// Copies of the live values at one instant. Throws std::bad_alloc and what copying V
+    /// throws. In weakref:: under the 16 shard locks. O(n + b).
     [[nodiscard]] std::vector<V> values() const {
         static_assert(std::is_copy_constructible_v<V>,
                       "weakref: weak_key_map::values copies the values (V must be "
@@ -491,7 +547,9 @@ public:
         }
         return out;
     }
-    /// The live entries at one instant, keys held strongly, values copied.
+    /// The live entries at one instant, keys held strongly, values copied. Throws
+    /// std::bad_alloc and what copying V throws. In weakref:: under the 16 shard locks.
+    /// O(n + b).
     [[nodiscard]] std::vector<value_type> items() const {
         static_assert(std::is_copy_constructible_v<V>,
                       "weakref: weak_key_map::items copies the values (V must be "
@@ -525,7 +583,8 @@ public:
     /// removal_cause cause)`: the value is handed over intact (at `died` the key object's
     /// destructor has not run yet), then destroyed when the listener returns. Called after the
     /// entry left the map, on the thread that removed it, with no lock of the map held (it may
-    /// use the map); must not throw. on_remove(nullptr) removes it.
+    /// use the map); must not throw. on_remove(nullptr) removes it. Throws std::bad_alloc.
+    /// Thread-safe in weakref::. O(1); one allocation.
     template <class F> void on_remove(F fn) {
         if constexpr (std::is_same_v<F, std::nullptr_t>) {
             if (table* t = table_.get()) {
@@ -542,8 +601,11 @@ public:
         }
     }
 
+    ///@{
     /// The same live entries: identical key objects mapped to equal values (V's ==). Each side
-    /// is read at one instant, one after the other.
+    /// is read at one instant, one after the other, so `a == b` and `b == a` on two threads do
+    /// not deadlock; `a == a` is true. Throws std::bad_alloc and what copying or comparing V
+    /// throws. O(n + b) of each side.
     friend bool operator==(const basic_weak_key_map& a, const basic_weak_key_map& b) {
         if (&a == &b) {
             return true;
@@ -568,21 +630,27 @@ public:
     friend bool operator!=(const basic_weak_key_map& a, const basic_weak_key_map& b) {
         return !(a == b);
     }
+    ///@}
 
     // --- Iteration in place: weakref::local:: only ---------------------------------------------
 
-    /// Iterates over the entries in place, without a copy; `*it` holds the current referent
-    /// strongly, so the loop body may drop every other ref to it. The container must not
-    /// otherwise change while an iterator is in use (no insertion, no erase, no death of another
-    /// referent), as with std::unordered_map; debug builds stop the program with a message
-    /// when it did. To change the container in the loop, iterate over items(): a snapshot.
-    /// Not in weakref::, where other threads could change the container at any time.
+    /// Internal: the iterator's projection from an entry to `*it`.
     struct project {
+        /// The key's ref the iterator holds and the entry's value. O(1).
         std::pair<const key_type&, const V&> operator()(const entry& e,
                                                         const key_type& k) const noexcept {
             return {k, e.value()};
         }
     };
+    ///@{
+    /// Iterates over the entries in place, without a copy; `*it` is a
+    /// `std::pair<const key_type&, const V&>` whose key the iterator holds strongly, so the
+    /// loop body may drop every other ref to it. The container must not otherwise change while
+    /// an iterator is in use (no insertion, no erase, no death of another referent), as with
+    /// std::unordered_map; debug builds stop the program with a message when it did. To change
+    /// the container in the loop, iterate over items(): a snapshot. Not in weakref::, where
+    /// other threads could change the container at any time. `++it` amortised O(1); a walk
+    /// O(n + b).
     using const_iterator = table_iterator<weak_table<entry, Policy>, entry, key_type, project>;
     template <class P = Policy, std::enable_if_t<!P::thread_safe, int> = 0>
     const_iterator begin() const noexcept {
@@ -592,6 +660,7 @@ public:
     const_iterator end() const noexcept {
         return const_iterator();
     }
+    ///@}
 
 private:
     static auto same(const void* key) {

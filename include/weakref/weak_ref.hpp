@@ -27,20 +27,27 @@ void write_address(std::basic_ostream<Ch, Tr>& os, const volatile void* p) {
 /// after the referent died, so a weak_ref can be a key. Thread safety as for basic_ref.
 template <class T, class Policy> class basic_weak_ref {
 public:
+    /// The referent's type.
     using element_type = T;
 
+    ///@{
+    /// An empty handle. O(1).
     constexpr basic_weak_ref() noexcept = default;
     constexpr basic_weak_ref(std::nullptr_t) noexcept {} // NOLINT(google-explicit-constructor)
+    ///@}
 
+    /// Observes `other`'s referent, dead or alive, and adds one observer (nothing if `other` is
+    /// empty). O(1); in weakref:: one atomic increment.
     basic_weak_ref(const basic_weak_ref& other) noexcept : ptr_(other.ptr_) {
         if (ptr_ != nullptr) {
             block()->add_weak();
         }
     }
+    /// Takes `other`'s observer and leaves `other` empty. O(1); touches no count.
     basic_weak_ref(basic_weak_ref&& other) noexcept : ptr_(std::exchange(other.ptr_, nullptr)) {}
 
     /// Observes the referent of `r` (nothing if `r` is empty). Throws std::bad_cast where the
-    /// `T` part is not at the object's own address.
+    /// `T` part is not at the object's own address. O(1).
     template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
     basic_weak_ref(const basic_ref<U, Policy>& r) // NOLINT(google-explicit-constructor)
         : ptr_(at_same_address<T>(r.get())) {
@@ -49,8 +56,13 @@ public:
         }
     }
 
-    /// From a weak handle to a derived type. The address check needs a live object; for a
-    /// dead one it cannot be made, and none is needed: the result can never be locked.
+    ///@{
+    /// From a weak handle to a derived (or less cv-qualified) type. The address check needs a
+    /// live object, so where the types differ beyond cv it holds a strong count for the check
+    /// (in weakref::, if every other strong ref went meanwhile, dropping it runs the death on
+    /// this thread). For a dead referent no check can be made, and none is needed: the result
+    /// can never be locked and keeps the identity. Throws std::bad_cast as the constructor from
+    /// a ref does, leaving `other` unchanged; the move leaves `other` empty. O(1).
     template <class U, std::enable_if_t<std::is_convertible_v<U*, T*>, int> = 0>
     basic_weak_ref(const basic_weak_ref<U, Policy>& other) // NOLINT(google-explicit-constructor)
         : ptr_(convert(other.ptr_)) {
@@ -63,6 +75,7 @@ public:
         : ptr_(convert(other.ptr_)) {
         other.ptr_ = nullptr;
     }
+    ///@}
 
     /// Handles of the two flavours do not mix (deleted: the type traits say so too).
     template <class U, class P, std::enable_if_t<!std::is_same_v<P, Policy>, int> = 0>
@@ -76,6 +89,7 @@ public:
     /// Takes over a weak count the caller holds on the object at `p`.
     basic_weak_ref(T* p, adopt_t /*unused*/) noexcept : ptr_(p) {}
 
+    /// Drops one observer; the last observer of a dead object frees its allocation. O(1).
     ~basic_weak_ref() {
         if (ptr_ != nullptr) {
             block()->release_weak();
@@ -83,6 +97,10 @@ public:
     }
 
     // Copy and swap: right for self-assignment too.
+    ///@{
+    /// Copy-and-swap: observes the new referent, then drops the old observer. The converting
+    /// forms throw std::bad_cast as the converting constructors do, leaving `*this` unchanged
+    /// (a `weak_ref<U>&&` binds to the `const&` form). O(1).
     // NOLINTNEXTLINE(bugprone-unhandled-self-assignment)
     basic_weak_ref& operator=(const basic_weak_ref& other) noexcept {
         basic_weak_ref(other).swap(*this);
@@ -102,33 +120,45 @@ public:
         basic_weak_ref(other).swap(*this);
         return *this;
     }
+    ///@}
 
+    /// Drops the observer and leaves the handle empty. O(1).
     void reset() noexcept { basic_weak_ref().swap(*this); }
+    /// Exchanges the two handles' referents; touches no count. O(1).
     void swap(basic_weak_ref& other) noexcept { std::swap(ptr_, other.ptr_); }
+    /// `a.swap(b)`.
     friend void swap(basic_weak_ref& a, basic_weak_ref& b) noexcept { a.swap(b); }
 
     /// True if empty or the referent died. A live answer may be stale by the time it is read
-    /// (another thread may drop the last ref); use lock() to act on the referent.
+    /// (another thread may drop the last ref); use lock() to act on the referent. O(1).
     [[nodiscard]] bool expired() const noexcept { return ptr_ == nullptr || block()->expired(); }
 
     /// A strong handle to the referent, or an empty one if it died. Never brings a dying
-    /// object back: once the strong count reached zero, lock() fails. O(1), lock-free.
+    /// object back: once the strong count reached zero, lock() fails. O(1); lock-free in
+    /// weakref:: (a compare-and-swap loop). Dropping the result may run the death.
     [[nodiscard]] basic_ref<T, Policy> lock() const noexcept {
         if (ptr_ != nullptr && block()->try_add_strong()) {
             return basic_ref<T, Policy>(ptr_, adopt);
         }
         return {};
     }
-    /// lock(), spelled as Python calls a weakref.
+    /// lock(), spelled as Python calls a weakref. O(1).
     [[nodiscard]] basic_ref<T, Policy> operator()() const noexcept { return lock(); }
 
+    /// Strong handles to the referent: 0 when empty or dead. A snapshot. O(1).
     [[nodiscard]] long use_count() const noexcept {
         return ptr_ != nullptr ? block()->use_count() : 0;
     }
+    /// Weak observers of the referent, as ref::weak_count(): still counted after the death; 0
+    /// when empty. A snapshot. In weakref:: it first frees what containers retired (waiting
+    /// for running lookups to end): O(threads + retired entries).
     [[nodiscard]] long weak_count() const noexcept {
         return ptr_ != nullptr ? block()->weak_count() : 0;
     }
 
+    ///@{
+    /// Ordering by the referent's identity (std::less on its address), as std::owner_less;
+    /// unchanged by the death. O(1).
     template <class U>
     [[nodiscard]] bool owner_before(const basic_ref<U, Policy>& o) const noexcept {
         return std::less<>()(address(), o.address());
@@ -137,14 +167,18 @@ public:
     [[nodiscard]] bool owner_before(const basic_weak_ref<U, Policy>& o) const noexcept {
         return std::less<>()(address(), o.address());
     }
+    ///@}
 
-    /// The referent's address as an identity; the same before and after its death.
+    /// The referent's address as an identity; the same before and after its death. O(1).
     [[nodiscard]] const volatile void* address() const noexcept { return ptr_; }
     /// The address of the referent's control block (what printing shows); null when empty.
+    /// O(1).
     [[nodiscard]] const void* block_address() const noexcept {
         return ptr_ != nullptr ? static_cast<const void*>(block()) : nullptr;
     }
 
+    ///@{
+    /// Comparison by the referent's identity, valid and unchanged after its death. O(1).
     template <class U>
     friend bool operator==(const basic_weak_ref& a, const basic_weak_ref<U, Policy>& b) noexcept {
         return a.address() == b.address();
@@ -157,9 +191,12 @@ public:
     friend bool operator<(const basic_weak_ref& a, const basic_weak_ref<U, Policy>& b) noexcept {
         return std::less<>()(a.address(), b.address());
     }
+    ///@}
 
-    /// `<weak_ref at 0xC; to 'TYPE' at 0xO>` while the referent lives, `<weak_ref at 0xC;
-    /// dead>` after, `<weak_ref empty>` for an empty handle. 0xC is the control block.
+    /// Writes ``<weak_ref at 0xC; to 'TYPE' at 0xO>`` while the referent lives,
+    /// `<weak_ref at 0xC; dead>` after, `<weak_ref empty>` for an empty handle: 0xC is the
+    /// control block, 0xO the referent, TYPE the demangled name of `T`. Locks the referent for
+    /// the call; leaves the stream's format flags alone. Throws what the stream throws.
     template <class Ch, class Tr>
     friend std::basic_ostream<Ch, Tr>& operator<<(std::basic_ostream<Ch, Tr>& os,
                                                   const basic_weak_ref& w) {
@@ -208,7 +245,10 @@ private:
 
 } // namespace weakref::detail
 
+/// Hashes a weak_ref by its referent's identity, consistent with `==` and unchanged by the
+/// death, so a weak_ref can be a key.
 template <class T, class Policy> struct std::hash<weakref::detail::basic_weak_ref<T, Policy>> {
+    /// std::hash of `w.address()`. O(1).
     std::size_t operator()(const weakref::detail::basic_weak_ref<T, Policy>& w) const noexcept {
         return std::hash<const volatile void*>()(w.address());
     }

@@ -21,10 +21,13 @@ namespace weakref::detail {
 /// with nothing mapped: an element leaves the set at its death, before any other callback of
 /// the element or its destructor runs.
 ///
-/// Thread safety (weakref::): as weak_value_map; contains() takes no lock.
+/// Thread safety (weakref::): as weak_value_map; contains() takes no lock. In the costs, n is
+/// the number of elements, b of buckets (they never shrink), m the other operand's elements.
 template <class T, class Policy> class basic_weak_set {
 public:
+    /// What the set holds weakly and hands out strongly: a ref to an element.
     using value_type = basic_ref<T, Policy>;
+    /// What size() returns.
     using size_type = std::size_t;
 
 private:
@@ -51,8 +54,10 @@ private:
     using guard = std::lock_guard<typename table_locks<Policy>::mutex>;
 
 public:
+    /// An empty set; allocates nothing. O(1).
     basic_weak_set() noexcept = default;
     /// A set of the live elements of `other` at one instant, with a copy of its listener.
+    /// `other` may be in use on other threads. Throws std::bad_alloc. O(n + b) of `other`.
     basic_weak_set(const basic_weak_set& other) {
         for (const value_type& r : other.items()) {
             insert(r);
@@ -61,8 +66,12 @@ public:
             table_.ensure().set_listener(l);
         }
     }
+    /// Takes `other`'s elements and listener; `other` is left empty and usable. No other thread
+    /// may use either set meanwhile. O(1).
     basic_weak_set(basic_weak_set&& other) noexcept = default;
-    /// Replaces the elements by `other`'s (the old ones told `cleared`).
+    /// Replaces the elements by `other`'s live ones and the listener by a copy of its (the old
+    /// elements told `cleared`). Throws std::bad_alloc; no other thread may use `*this`
+    /// meanwhile. O(n + b) of both.
     basic_weak_set& operator=(const basic_weak_set& other) {
         if (this != &other) {
             basic_weak_set copy(other);
@@ -71,6 +80,8 @@ public:
         }
         return *this;
     }
+    /// Clears `*this` (told `cleared`), then takes `other`'s elements and listener; `other` is
+    /// left empty. No other thread may use either set meanwhile. O(n + b) of `*this`.
     basic_weak_set& operator=(basic_weak_set&& other) noexcept {
         if (this != &other) {
             clear();
@@ -78,6 +89,8 @@ public:
         }
         return *this;
     }
+    /// Leaves every element untouched and calls no listener; waits for the removals it
+    /// retired itself (weakref::). No other thread may use the set meanwhile. O(n + b).
     ~basic_weak_set() = default;
 
     /// weakref::local:: only: the owner thread gives the container up, so that another thread
@@ -87,11 +100,15 @@ public:
         table_.hand_over();
     }
 
+    /// Exchanges the two sets' elements and listeners. No other thread may use either set
+    /// meanwhile. O(1).
     void swap(basic_weak_set& other) noexcept { table_.swap(other.table_); }
+    /// `a.swap(b)`.
     friend void swap(basic_weak_set& a, basic_weak_set& b) noexcept { a.swap(b); }
 
     /// Adds `r`'s referent unless it is already in; returns whether it added. Throws
-    /// std::invalid_argument for an empty `r`. Strong guarantee. Expected O(1).
+    /// std::invalid_argument for an empty `r`, or std::bad_alloc; strong guarantee. Thread-safe
+    /// in weakref:: (locks one shard). Expected amortised O(1); allocates one entry.
     bool insert(const value_type& r) {
         if (!r) {
             WEAKREF_THROW(std::invalid_argument("weakref: weak_set cannot hold an empty ref"));
@@ -115,7 +132,10 @@ public:
         return true;
     }
 
-    /// Whether `r`'s referent is in the set (and alive). In weakref:: takes no lock.
+    ///@{
+    /// Whether the referent (given as a ref or a pointer to a live object; empty or null finds
+    /// nothing) is in the set and alive. Throws nothing of its own. In weakref:: takes no lock.
+    /// Expected O(1).
     bool contains(const value_type& r) const { return contains(r.get()); }
     bool contains(const T* p) const {
         const table* t = table_.get();
@@ -127,12 +147,19 @@ public:
         const entry* e = table::find(t->shard_for(h), h, same(p));
         return e != nullptr && !e->block()->expired();
     }
+    ///@}
 
-    /// Removes `r`'s referent; returns whether it was in the set (listener: `erased`).
+    ///@{
+    /// Removes the referent (a ref or a pointer); returns whether it was in the set, false if
+    /// it is dying on another thread (listener: `erased`). Thread-safe in weakref:: (locks one
+    /// shard). Expected O(1).
     bool erase(const value_type& r) { return erase(r.get()); }
     bool erase(const T* p) { return erase_from(table_.get(), p); }
+    ///@}
 
-    /// Removes and returns some live element (empty if none); the listener is told `erased`.
+    /// Removes and returns some live element, held strongly (empty if none; which one is
+    /// unspecified); the listener is told `erased`. Python's WeakSet.pop. Thread-safe in
+    /// weakref::. Amortised O(1) when the set is dense, O(n + b) at worst.
     value_type pop() {
         table* t = table_.get();
         if (t == nullptr) {
@@ -157,7 +184,10 @@ public:
     }
 
     /// Erases the live elements for which `pred(const T&)` is true; returns how many. Each
-    /// live element is offered once, held strongly, with no lock of the set held.
+    /// live element is offered once, held strongly, with no lock of the set held; `pred` must
+    /// not use the set. Each erased element is told `erased`. Throws what `pred` throws and
+    /// std::bad_alloc (what was erased stays erased). O(n + b): a snapshot, then one erase per
+    /// accepted element.
     template <class Pred> std::size_t erase_if(Pred pred) {
         table* t = table_.get();
         if (t == nullptr) {
@@ -181,12 +211,16 @@ public:
         return erased;
     }
 
+    /// Removes every element (each told `cleared`), leaving the referents untouched.
+    /// Thread-safe in weakref::. O(n + b).
     void clear() noexcept {
         if (table* t = table_.get()) {
             t->clear(removal_cause::cleared);
         }
     }
 
+    /// The number of live elements, exact at one instant. In weakref:: takes the 16 shard
+    /// locks in turn (held together); O(1) in weakref::local::.
     [[nodiscard]] size_type size() const noexcept {
         const table* t = table_.get();
         if (t == nullptr) {
@@ -195,9 +229,11 @@ public:
         typename table::lock_all lock(*t);
         return t->size();
     }
+    /// `size() == 0`, at the same cost.
     [[nodiscard]] bool empty() const noexcept { return size() == 0; }
 
-    /// The live elements at one instant, held strongly.
+    /// The live elements at one instant, held strongly (dropping the vector may run deaths).
+    /// Throws std::bad_alloc. In weakref:: takes the 16 shard locks together. O(n + b).
     [[nodiscard]] std::vector<value_type> items() const {
         std::vector<value_type> out;
         const table* t = table_.get();
@@ -224,6 +260,7 @@ public:
 
     /// Installs the removal listener, `listener(const T* element, removal_cause cause)`
     /// (at `died` the element's destructor has not run yet); see weak_value_map::on_remove.
+    /// `on_remove(nullptr)` removes it. Throws std::bad_alloc. O(1); one allocation.
     template <class F> void on_remove(F fn) {
         if constexpr (std::is_same_v<F, std::nullptr_t>) {
             if (table* t = table_.get()) {
@@ -242,7 +279,8 @@ public:
 
     // --- Set algebra (Python's WeakSet) ------------------------------------------------------
 
-    /// Every live element of this set is in `other`. Each side read at one instant.
+    /// Every live element of this set is in `other`. Each side read at one instant. Throws
+    /// std::bad_alloc. O(n + m): two snapshots and an index of one.
     [[nodiscard]] bool is_subset_of(const basic_weak_set& other) const {
         if (this == &other) {
             return true;
@@ -256,10 +294,12 @@ public:
         }
         return true;
     }
+    /// Every live element of `other` is in this set: `other.is_subset_of(*this)`.
     [[nodiscard]] bool is_superset_of(const basic_weak_set& other) const {
         return other.is_subset_of(*this);
     }
-    /// No live element in common.
+    /// No live element in common; `a.is_disjoint(a)` is `a.empty()`. As is_subset_of: each
+    /// side at one instant, std::bad_alloc, O(n + m).
     [[nodiscard]] bool is_disjoint(const basic_weak_set& other) const {
         const auto mine = items();
         if (this == &other) {
@@ -274,7 +314,9 @@ public:
         return true;
     }
 
-    /// Adds every live element of `other`.
+    /// Adds every live element of `other` (nothing told). The compound operators read `other`
+    /// (and `*this` where needed) at one instant, throw std::bad_alloc, and cost O(n + m) plus
+    /// one insertion or erase per changed element.
     basic_weak_set& operator|=(const basic_weak_set& other) {
         if (this != &other) {
             for (const value_type& r : other.items()) {
@@ -315,7 +357,9 @@ public:
         }
         return *this;
     }
-    /// A new set (with no listener).
+    ///@{
+    /// A new set (union, intersection, difference, symmetric difference) with no listener;
+    /// the operands are unchanged. Throws std::bad_alloc. O(n + m).
     friend basic_weak_set operator|(const basic_weak_set& a, const basic_weak_set& b) {
         basic_weak_set out = without_listener(a);
         out |= b;
@@ -336,8 +380,12 @@ public:
         out ^= b;
         return out;
     }
+    ///@}
 
-    /// The same live elements. Each side read at one instant, one after the other.
+    ///@{
+    /// The same live elements (identity). Each side read at one instant, one after the other,
+    /// so `a == b` and `b == a` on two threads do not deadlock; `a == a` is true. Throws
+    /// std::bad_alloc. O(n + m).
     friend bool operator==(const basic_weak_set& a, const basic_weak_set& b) {
         if (&a == &b) {
             return true;
@@ -355,20 +403,25 @@ public:
         return true;
     }
     friend bool operator!=(const basic_weak_set& a, const basic_weak_set& b) { return !(a == b); }
+    ///@}
 
     // --- Iteration in place: weakref::local:: only ---------------------------------------------
 
-    /// Iterates over the entries in place, without a copy; `*it` holds the current referent
-    /// strongly, so the loop body may drop every other ref to it. The container must not
-    /// otherwise change while an iterator is in use (no insertion, no erase, no death of another
-    /// referent), as with std::unordered_map; debug builds stop the program with a message
-    /// when it did. To change the container in the loop, iterate over items(): a snapshot.
-    /// Not in weakref::, where other threads could change the container at any time.
+    /// Internal: the iterator's projection from an entry to `*it`.
     struct project {
+        /// The element's ref the iterator holds. O(1).
         const value_type& operator()(const entry& /*unused*/, const value_type& r) const noexcept {
             return r;
         }
     };
+    ///@{
+    /// Iterates over the entries in place, without a copy; `*it` is the current element's
+    /// `const value_type&`, held strongly, so the loop body may drop every other ref to it. The
+    /// container must not otherwise change while an iterator is in use (no insertion, no erase,
+    /// no death of another referent), as with std::unordered_map; debug builds stop the program
+    /// with a message when it did. To change the container in the loop, iterate over items():
+    /// a snapshot. Not in weakref::, where other threads could change the container at any
+    /// time. `++it` amortised O(1); a walk O(n + b).
     using const_iterator = table_iterator<weak_table<entry, Policy>, entry, value_type, project>;
     template <class P = Policy, std::enable_if_t<!P::thread_safe, int> = 0>
     const_iterator begin() const noexcept {
@@ -378,6 +431,7 @@ public:
     const_iterator end() const noexcept {
         return const_iterator();
     }
+    ///@}
 
 private:
     /// Erases `p` from `t` (erase, and erase_if after its predicate, which may have destroyed

@@ -525,24 +525,31 @@ template <class Policy> class basic_connection {
     using node = connection_node<Policy>;
 
 public:
+    /// Names no connection: alive() is false, disconnect() returns false. O(1).
     basic_connection() noexcept = default;
+    /// Names `other`'s connection too. O(1): one relaxed increment.
     basic_connection(const basic_connection& other) noexcept : node_(other.node_) {
         if (node_ != nullptr) {
             node_->add_ref();
         }
     }
+    /// Takes `other`'s connection; `other` names none. O(1).
     basic_connection(basic_connection&& other) noexcept
         : node_(std::exchange(other.node_, nullptr)) {}
+    /// Copy or move by value, then swap; the connection `*this` named stays in place. O(1).
     basic_connection& operator=(basic_connection other) noexcept {
         swap(other);
         return *this;
     }
+    /// Drops this handle; the connection stays in place. O(1): one acq_rel decrement.
     ~basic_connection() {
         if (node_ != nullptr) {
             node_->release();
         }
     }
+    /// Exchanges the connections two handles name. O(1).
     void swap(basic_connection& other) noexcept { std::swap(node_, other.node_); }
+    /// `a.swap(b)`.
     friend void swap(basic_connection& a, basic_connection& b) noexcept { a.swap(b); }
 
     /// True until the connection is disconnected (by any handle, disconnect_all() or the
@@ -562,13 +569,15 @@ public:
         return node_ != nullptr && signal_core<Policy>::disconnect(node_);
     }
 
-    /// Whether two handles name the same connection (two empty handles are equal).
+    ///@{
+    /// Whether two handles name the same connection (two empty handles are equal). O(1).
     friend bool operator==(const basic_connection& a, const basic_connection& b) noexcept {
         return a.node_ == b.node_;
     }
     friend bool operator!=(const basic_connection& a, const basic_connection& b) noexcept {
         return a.node_ != b.node_;
     }
+    ///@}
 
     /// Takes the reference of a new connection (made by weak_signal::connect).
     explicit basic_connection(node* n) noexcept : node_(n) {}
@@ -596,10 +605,14 @@ private:
 /// scoped_connection while holding a lock that its subscriber's call may take.
 template <class Policy> class basic_scoped_connection {
 public:
+    /// Owns no connection. O(1).
     basic_scoped_connection() noexcept = default;
     /// Takes over `c` (a copy of a handle shares its connection: `s{c}` copies, `s{f()}` moves).
     explicit basic_scoped_connection(basic_connection<Policy> c) noexcept : c_(std::move(c)) {}
+    /// Takes `other`'s connection; `other` owns none. O(1).
     basic_scoped_connection(basic_scoped_connection&&) noexcept = default;
+    /// Does to the connection it owned what the destructor does (disconnect, maybe wait), then
+    /// takes `other`'s; self-assignment does nothing. O(1) plus the wait.
     basic_scoped_connection& operator=(basic_scoped_connection&& other) noexcept {
         if (this != &other) {
             c_.disconnect_and_wait();
@@ -607,19 +620,28 @@ public:
         }
         return *this;
     }
+    ///@{
+    /// Move-only: one owner per connection.
     basic_scoped_connection(const basic_scoped_connection&) = delete;
     basic_scoped_connection& operator=(const basic_scoped_connection&) = delete;
+    ///@}
+    /// Disconnects; if that subscriber's call runs on another thread, waits until it returned
+    /// and its callable is destroyed, unless called from inside that call. O(1) plus the wait.
     ~basic_scoped_connection() { c_.disconnect_and_wait(); }
 
+    /// Exchanges the connections two owners own. O(1).
     void swap(basic_scoped_connection& other) noexcept { c_.swap(other.c_); }
+    /// `a.swap(b)`.
     friend void swap(basic_scoped_connection& a, basic_scoped_connection& b) noexcept { a.swap(b); }
 
+    /// As connection::alive(). O(1), lock-free.
     [[nodiscard]] bool alive() const noexcept { return c_.alive(); }
     /// As connection::disconnect(): does not wait.
     bool disconnect() noexcept { return c_.disconnect(); }
-    /// Gives up ownership: the connection stays and is no longer ended here.
+    /// Gives up ownership: the connection stays and is no longer ended here; this owns none.
+    /// O(1).
     basic_connection<Policy> release() noexcept { return std::move(c_); }
-    /// A handle to the owned connection (a copy: this one still owns it).
+    /// A handle to the owned connection (a copy: this one still owns it). O(1).
     [[nodiscard]] basic_connection<Policy> get() const noexcept { return c_; }
 
 private:
@@ -654,15 +676,21 @@ template <class... Args, class Policy> class basic_weak_signal<void(Args...), Po
     using snapshot = signal_snapshot<Policy>;
 
 public:
+    /// What connect() returns: the connection handle of this flavour.
     using connection_type = basic_connection<Policy>;
 
     /// A signal with no connection. Allocates nothing (the first connect() does).
     basic_weak_signal() noexcept = default;
+    ///@{
+    /// Not copyable: connections name this signal.
     basic_weak_signal(const basic_weak_signal&) = delete;
     basic_weak_signal& operator=(const basic_weak_signal&) = delete;
-    /// Takes `other`'s connections; `other` is left empty and usable.
+    ///@}
+    /// Takes `other`'s connections; `other` is left empty and usable. No other thread may use
+    /// either signal meanwhile. O(1).
     basic_weak_signal(basic_weak_signal&& other) noexcept : core_(other.take()) {}
-    /// Disconnects this signal's connections (as disconnect_all()), then takes `other`'s.
+    /// Disconnects this signal's connections (as disconnect_all()), then takes `other`'s. No
+    /// other thread may use either signal meanwhile. O(connections of `*this`).
     basic_weak_signal& operator=(basic_weak_signal&& other) noexcept {
         if (this != &other) {
             basic_weak_signal old(std::move(*this));
@@ -674,7 +702,7 @@ public:
     /// report !alive(). Destroying a signal while another thread uses it is undefined, as for
     /// any object; destroying it from inside one of its subscribers' calls is allowed: that
     /// emit calls no further subscriber and returns normally. Does not wait for calls running
-    /// on other threads.
+    /// on other threads. O(connections).
     ~basic_weak_signal() {
         if (core* c = core_.load(std::memory_order_acquire)) {
             c->check_here("destroyed");
@@ -683,6 +711,8 @@ public:
         }
     }
 
+    /// Exchanges the two signals' connections. No other thread may use either signal
+    /// meanwhile. O(1).
     void swap(basic_weak_signal& other) noexcept {
         check("swapped");
         other.check("swapped");
@@ -690,6 +720,7 @@ public:
         core_.store(other.core_.load(std::memory_order_acquire), std::memory_order_release);
         other.core_.store(a, std::memory_order_release);
     }
+    /// `a.swap(b)`.
     friend void swap(basic_weak_signal& a, basic_weak_signal& b) noexcept { a.swap(b); }
 
     /// weakref::local:: only: the owner thread gives the signal up, so that another thread may
@@ -702,12 +733,12 @@ public:
         }
     }
 
-    /// Connects `method` of the referent of `r`: each emit calls `(obj.*method)(args...)` while
-    /// the referent lives. `method` is a pointer to a (const or non-const) member function of
-    /// `T` callable with the signal's arguments; its result, if any, is discarded. Throws
-    /// std::invalid_argument if `r` is empty, std::bad_alloc (one allocation, plus the
-    /// signal's shared state on its first connect). The subscriber is held weakly: its weak
-    /// count grows by one while connected.
+    /// Connects `method` of the referent of `r`: each emit calls it on the referent `obj`, as
+    /// `std::invoke(method, obj, args...)`, while the referent lives. `method` is a pointer to a
+    /// (const or non-const) member function of `T` callable with the signal's arguments; its
+    /// result, if any, is discarded. Throws std::invalid_argument if `r` is empty, std::bad_alloc
+    /// (one allocation, plus the signal's shared state on its first connect). The subscriber is
+    /// held weakly: its weak count grows by one while connected.
     template <class T, class M, std::enable_if_t<std::is_member_function_pointer_v<M>, int> = 0>
     connection_type connect(const basic_ref<T, Policy>& r, M method) {
         static_assert(std::is_invocable_v<M, T&, signal_arg_t<Args>...>,
@@ -778,6 +809,7 @@ public:
         core* c = used_core();
         return c != nullptr ? c->size() : 0;
     }
+    /// `size() == 0`. O(1), lock-free.
     [[nodiscard]] bool empty() const noexcept { return size() == 0; }
 
     /// Disconnects every connection (connections whose subscriber's death has begun end by

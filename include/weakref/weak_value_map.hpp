@@ -50,14 +50,21 @@ inline constexpr bool is_transparent_pair<
 ///
 /// A hash that changes for a key already in the map makes lookups of that key miss; it cannot
 /// corrupt the map: removal at death uses the hash recorded at insertion.
+///
+/// In the costs, n is the number of entries and b of buckets (they never shrink).
 template <class K, class V, class Hash, class KeyEqual, class Policy> class basic_weak_value_map {
 public:
+    ///@{
+    /// The member types of std::unordered_map, except that a value is a strong ref (the map
+    /// holds it weakly, and hands it out strongly) and value_type, what items() returns, holds
+    /// the key by value.
     using key_type = K;
     using mapped_type = basic_ref<V, Policy>;
     using value_type = std::pair<K, basic_ref<V, Policy>>;
     using size_type = std::size_t;
     using hasher = Hash;
     using key_equal = KeyEqual;
+    ///@}
 
 private:
     using listener = removal_listener<Policy, const K&, removal_cause>;
@@ -96,24 +103,29 @@ public:
     /// An empty map. Allocates nothing until the first insertion; never throws unless Hash or
     /// KeyEqual's default constructor does.
     basic_weak_value_map() = default;
+    /// An empty map that hashes and compares keys with copies of `hash` and `equal`. Throws
+    /// what copying them throws. O(1).
     explicit basic_weak_value_map(const Hash& hash, const KeyEqual& equal = KeyEqual())
         : hash_(hash), equal_(equal) {}
 
-    /// A map of the live entries of `other` at one instant, with a copy of its listener.
-    /// O(other.size()).
+    /// A map of the live entries of `other` at one instant, with a copy of its listener and
+    /// its keep_recent n (an empty tier). `other` may be in use on other threads. Throws
+    /// std::bad_alloc and what copying K, Hash or KeyEqual throws. O(n + b) of `other`.
     basic_weak_value_map(const basic_weak_value_map& other)
         : hash_(other.hash_), equal_(other.equal_) {
         copy_from(other);
         recent_.set_capacity(other.recent_capacity()); // the same n, nothing kept yet
     }
     /// Takes `other`'s entries and listener; `other` is left empty and usable (its Hash and
-    /// KeyEqual are copied, not moved, so that a stateful one still works). O(1).
+    /// KeyEqual are copied, not moved, so that a stateful one still works). No other thread
+    /// may use either map meanwhile. O(1).
     basic_weak_value_map(basic_weak_value_map&& other) noexcept(
         std::is_nothrow_copy_constructible_v<Hash>&& std::is_nothrow_copy_constructible_v<KeyEqual>)
         : hash_(other.hash_), equal_(other.equal_), recent_(std::move(other.recent_)),
           table_(std::move(other.table_)) {}
     /// Replaces the entries by a copy of `other`'s, and the listener by a copy of its; the
-    /// entries held before are told `cleared`. Strong guarantee.
+    /// entries held before are told `cleared`. Strong guarantee; throws what the copy
+    /// constructor throws. No other thread may use `*this` meanwhile. O(n + b) of both.
     basic_weak_value_map& operator=(const basic_weak_value_map& other) {
         if (this != &other) {
             basic_weak_value_map copy(other);
@@ -123,6 +135,7 @@ public:
         return *this;
     }
     /// Takes `other`'s entries and listener; the entries held before are told `cleared`.
+    /// No other thread may use either map meanwhile. O(n + b) of `*this`.
     basic_weak_value_map& operator=(basic_weak_value_map&& other) noexcept(
         std::is_nothrow_copy_assignable_v<Hash>&& std::is_nothrow_copy_assignable_v<KeyEqual>) {
         if (this != &other) {
@@ -135,7 +148,7 @@ public:
         return *this;
     }
     /// Leaves every value untouched and tells no listener; values that die later touch
-    /// nothing of the map.
+    /// nothing of the map. No other thread may use the map meanwhile. O(n + b).
     ~basic_weak_value_map() = default;
 
     /// weakref::local:: only: the owner thread gives the container up, so that another thread
@@ -150,6 +163,9 @@ public:
         table_.hand_over();
     }
 
+    /// Exchanges the two maps' entries, listeners, Hash, KeyEqual and keep_recent tiers. Throws
+    /// only what swapping Hash or KeyEqual throws. No other thread may use either map
+    /// meanwhile. O(1).
     void swap(basic_weak_value_map& other) noexcept(
         std::is_nothrow_swappable_v<Hash>&& std::is_nothrow_swappable_v<KeyEqual>) {
         using std::swap;
@@ -158,6 +174,7 @@ public:
         table_.swap(other.table_);
         recent_.swap(other.recent_);
     }
+    /// `a.swap(b)`.
     friend void swap(basic_weak_value_map& a,
                      basic_weak_value_map& b) noexcept(noexcept(a.swap(b))) {
         a.swap(b);
@@ -165,10 +182,13 @@ public:
 
     // --- Insertion -------------------------------------------------------------------------
 
+    ///@{
     /// Adds (key, value) unless `key` has a live value; returns whether it added. Throws
     /// std::invalid_argument for an empty `value`. Strong guarantee. Expected O(1). Taking the
     /// value by rvalue moves the caller's strong ref in and drops it before returning: the
-    /// map holds its value weakly, so a value nobody else holds dies then (and leaves).
+    /// map holds its value weakly, so a value nobody else holds dies then (and leaves). Also
+    /// throws std::bad_alloc and what copying or moving K throws. Thread-safe in weakref::
+    /// (locks one shard); the key is copied or moved only where it adds.
     bool insert(const K& key, const mapped_type& value) { return put(key, value, false); }
     bool insert(K&& key, const mapped_type& value) { return put(std::move(key), value, false); }
     bool insert(const K& key, mapped_type&& value) {
@@ -177,10 +197,14 @@ public:
     bool insert(K&& key, mapped_type&& value) {
         return put_moved(std::move(key), std::move(value), false);
     }
+    ///@}
 
+    ///@{
     /// Maps `key` to `value`, replacing a live value (the listener is told `replaced`);
     /// returns true if it added, false if it replaced (or the value was there already).
-    /// Throws std::invalid_argument for an empty `value`. Strong guarantee.
+    /// Throws std::invalid_argument for an empty `value`, std::bad_alloc, or what copying or
+    /// moving K throws; strong guarantee. Thread-safe in weakref:: (locks one shard); the
+    /// replaced value's ref is dropped outside the lock. Expected amortised O(1).
     bool insert_or_assign(const K& key, const mapped_type& value) { return put(key, value, true); }
     bool insert_or_assign(K&& key, const mapped_type& value) {
         return put(std::move(key), value, true);
@@ -191,22 +215,30 @@ public:
     bool insert_or_assign(K&& key, mapped_type&& value) {
         return put_moved(std::move(key), std::move(value), true);
     }
+    ///@}
 
     // --- Lookup ----------------------------------------------------------------------------
 
-    /// The live value of `key`, or an empty ref. Expected O(1); in weakref:: takes no lock.
+    ///@{
+    /// The live value of `key`, held strongly, or an empty ref. Heterogeneous (`Q`) where Hash
+    /// and KeyEqual are transparent. Throws what Hash or KeyEqual throws. Expected O(1); in
+    /// weakref:: takes no lock.
     mapped_type get(const K& key) const { return get_impl(key); }
     template <class Q, if_lookup_key<Q> = 0> mapped_type get(const Q& key) const {
         return get_impl(key);
     }
+    ///@}
 
+    ///@{
     /// The live value of `key`; where there is none, `make()` (returning a ref<V>) is run
     /// outside every lock, and its result is inserted and returned. In weakref::, concurrent
     /// callers for one key run `make` once and all get its result; callers for other keys are
     /// not held up. If `make` throws, the caller that ran it gets the exception, the map is
     /// unchanged, and a waiting caller runs `make` itself. An empty result is returned to the
     /// caller that made it and not inserted. Calling get_or_insert for the same key from inside
-    /// `make` throws std::logic_error. A present key costs what get() costs.
+    /// `make` throws std::logic_error. Also throws std::bad_alloc and what Hash, KeyEqual or
+    /// copying K throws. Heterogeneous like get(). A present key costs what get() costs;
+    /// otherwise expected amortised O(1) plus `make`.
     template <class F> mapped_type get_or_insert(const K& key, F&& make) {
         return get_or_insert_impl(key, make);
     }
@@ -214,9 +246,12 @@ public:
     mapped_type get_or_insert(const Q& key, F&& make) {
         return get_or_insert_impl(key, make);
     }
+    ///@}
 
     /// get_or_insert whose factory is make_ref<V>(args...); the arguments are used only if
-    /// the key has no live value.
+    /// the key has no live value. Throws and waits as get_or_insert does, plus what V's
+    /// constructor throws. Thread-safe in weakref::; one creation per key among concurrent
+    /// callers.
     template <class... Args> mapped_type get_or_emplace(const K& key, Args&&... args) {
         // A named lambda: get_or_insert_impl takes the factory as an lvalue, as get_or_insert
         // passes its own.
@@ -224,30 +259,42 @@ public:
         return get_or_insert_impl(key, make);
     }
 
-    /// Whether `key` has a live value. In weakref:: takes no lock.
+    ///@{
+    /// Whether `key` has a live value. Heterogeneous like get(). Throws what Hash or KeyEqual
+    /// throws. Expected O(1); in weakref:: takes no lock.
     bool contains(const K& key) const { return contains_impl(key); }
     template <class Q, if_lookup_key<Q> = 0> bool contains(const Q& key) const {
         return contains_impl(key);
     }
+    ///@}
 
     // --- Removal -----------------------------------------------------------------------------
 
+    ///@{
     /// Removes `key`'s entry; returns whether it had a live value (the listener is told
-    /// `erased`). The value leaves keep_recent's tier.
+    /// `erased`; false for a value dying on another thread). The value leaves keep_recent's
+    /// tier. Heterogeneous like get(). Throws what Hash or KeyEqual throws. Thread-safe in
+    /// weakref:: (locks one shard). Expected O(1).
     bool erase(const K& key) { return erase_impl(key); }
     template <class Q, if_lookup_key<Q> = 0> bool erase(const Q& key) { return erase_impl(key); }
+    ///@}
 
+    ///@{
     /// Removes `key`'s entry and returns its live value (empty if none); the listener is told
-    /// `erased`. The value leaves keep_recent's tier.
+    /// `erased`. The value leaves keep_recent's tier. Heterogeneous like get(). Throws what
+    /// Hash or KeyEqual throws. Thread-safe in weakref:: (locks one shard). Expected O(1).
     mapped_type take(const K& key) { return take_impl(key); }
     template <class Q, if_lookup_key<Q> = 0> mapped_type take(const Q& key) {
         return take_impl(key);
     }
+    ///@}
 
     /// Erases the live entries for which `pred(const K& key, const V& value)` is true; returns
     /// how many it erased (the listener is told `erased` for each). Each live entry is offered
     /// once; `pred` runs with no lock of the map held, on a copy of the key, with the value
-    /// held strongly. Entries inserted meanwhile may or may not be offered. O(size()).
+    /// held strongly; `pred` must not use the map. Entries inserted meanwhile may or may not be
+    /// offered. Throws what `pred` or copying K throws, and std::bad_alloc (what was erased
+    /// stays erased). Thread-safe in weakref::. O(n + b) plus one `pred` call per entry.
     template <class Pred> std::size_t erase_if(Pred pred) {
         static_assert(std::is_copy_constructible_v<K>,
                       "weakref: weak_value_map::erase_if copies the keys it offers (K must be "
@@ -290,7 +337,8 @@ public:
     }
 
     /// Removes every entry (the listener is told `cleared` for each). The values are untouched,
-    /// but for the strong refs of keep_recent's tier, which are dropped (n stays).
+    /// but for the strong refs of keep_recent's tier, which are dropped (n stays). Thread-safe
+    /// in weakref:: (one shard at a time). O(n + b).
     void clear() noexcept {
         if (table* t = table_.get()) {
             t->clear(removal_cause::cleared);
@@ -328,7 +376,7 @@ public:
         recent_.set_capacity(n);
     }
 
-    /// n, as keep_recent last set it (0 by default).
+    /// n, as keep_recent last set it (0 by default). O(1).
     [[nodiscard]] std::size_t recent_capacity() const noexcept {
         table_.use_here();
         return recent_.capacity();
@@ -337,7 +385,8 @@ public:
     // --- Observation -------------------------------------------------------------------------
 
     /// The number of entries, each with a live value (a value dying on another thread leaves
-    /// before its release returns). O(1) in weakref::local::, O(shards) in weakref::.
+    /// before its release returns); exact at one instant. In weakref:: takes the 16 shard
+    /// locks. O(1) in weakref::local::, O(shards) in weakref::.
     [[nodiscard]] size_type size() const noexcept {
         const table* t = table_.get();
         if (t == nullptr) {
@@ -346,9 +395,12 @@ public:
         typename table::lock_all lock(*t);
         return t->size();
     }
+    /// `size() == 0`, at the same cost.
     [[nodiscard]] bool empty() const noexcept { return size() == 0; }
 
-    /// The keys of the live entries at one instant. O(size()).
+    /// The keys of the live entries at one instant (copies; no value is held). Throws
+    /// std::bad_alloc and what copying K throws. In weakref:: under the 16 shard locks.
+    /// O(n + b).
     [[nodiscard]] std::vector<K> keys() const {
         std::vector<K> out;
         if (const table* t = table_.get()) {
@@ -361,7 +413,8 @@ public:
         }
         return out;
     }
-    /// The live values at one instant, held strongly. O(size()).
+    /// The live values at one instant, held strongly (dropping them may run deaths). Throws
+    /// std::bad_alloc. In weakref:: under the 16 shard locks. O(n + b).
     [[nodiscard]] std::vector<mapped_type> values() const {
         std::vector<mapped_type> out;
         if (const table* t = table_.get()) {
@@ -374,6 +427,7 @@ public:
         return out;
     }
     /// Weak refs to the live values at one instant: a snapshot that keeps nothing alive.
+    /// Throws std::bad_alloc. In weakref:: under the 16 shard locks. O(n + b).
     [[nodiscard]] std::vector<basic_weak_ref<V, Policy>> value_refs() const {
         std::vector<basic_weak_ref<V, Policy>> out;
         if (const table* t = table_.get()) {
@@ -386,7 +440,8 @@ public:
         }
         return out;
     }
-    /// The live entries at one instant, values held strongly. O(size()).
+    /// The live entries at one instant, values held strongly. Throws std::bad_alloc and what
+    /// copying K throws. In weakref:: under the 16 shard locks. O(n + b).
     [[nodiscard]] std::vector<value_type> items() const {
         std::vector<value_type> out;
         mapped_type spare; // takes the value if the key's copy throws: dropped after the lock
@@ -413,7 +468,7 @@ public:
     /// after an entry left the map, on the thread that removed it, with no lock of the map
     /// held (it may use the map). Replaces an earlier one; on_remove(nullptr) removes it. The
     /// listener must not throw. A copy of the map copies it; see removal_cause for who is told
-    /// what. Throws std::bad_alloc.
+    /// what. Throws std::bad_alloc. Thread-safe in weakref::. O(1); one allocation.
     template <class F> void on_remove(F fn) {
         if constexpr (std::is_same_v<F, std::nullptr_t>) {
             if (table* t = table_.get()) {
@@ -430,9 +485,11 @@ public:
         }
     }
 
+    ///@{
     /// The same live entries: keys equal and mapped to the same value. In weakref:: each side
     /// is read at one instant (one after the other: two threads comparing a == b and b == a
-    /// at once do not deadlock). O(size()).
+    /// at once do not deadlock); `a == a` is true. Throws std::bad_alloc and what copying K,
+    /// Hash or KeyEqual throws. O(n + b) of each side.
     friend bool operator==(const basic_weak_value_map& a, const basic_weak_value_map& b) {
         if (&a == &b) {
             return true;
@@ -458,21 +515,27 @@ public:
     friend bool operator!=(const basic_weak_value_map& a, const basic_weak_value_map& b) {
         return !(a == b);
     }
+    ///@}
 
     // --- Iteration in place: weakref::local:: only ---------------------------------------------
 
-    /// Iterates over the entries in place, without a copy; `*it` holds the current referent
-    /// strongly, so the loop body may drop every other ref to it. The container must not
-    /// otherwise change while an iterator is in use (no insertion, no erase, no death of another
-    /// referent), as with std::unordered_map; debug builds stop the program with a message
-    /// when it did. To change the container in the loop, iterate over items(): a snapshot.
-    /// Not in weakref::, where other threads could change the container at any time.
+    /// Internal: the iterator's projection from an entry to `*it`.
     struct project {
+        /// The entry's key and the value's ref the iterator holds. O(1).
         std::pair<const K&, const mapped_type&> operator()(const entry& e,
                                                            const mapped_type& v) const noexcept {
             return {e.key, v};
         }
     };
+    ///@{
+    /// Iterates over the entries in place, without a copy; `*it` is a
+    /// `std::pair<const K&, const mapped_type&>` whose value the iterator holds strongly, so the
+    /// loop body may drop every other ref to it. The container must not otherwise change while
+    /// an iterator is in use (no insertion, no erase, no death of another referent), as with
+    /// std::unordered_map; debug builds stop the program with a message when it did. To change
+    /// the container in the loop, iterate over items(): a snapshot. Not in weakref::, where
+    /// other threads could change the container at any time. `++it` amortised O(1); a walk
+    /// O(n + b).
     using const_iterator = table_iterator<weak_table<entry, Policy>, entry, mapped_type, project>;
     template <class P = Policy, std::enable_if_t<!P::thread_safe, int> = 0>
     const_iterator begin() const noexcept {
@@ -482,8 +545,11 @@ public:
     const_iterator end() const noexcept {
         return const_iterator();
     }
+    ///@}
 
+    /// A copy of the map's Hash; throws what copying it throws. O(1).
     [[nodiscard]] hasher hash_function() const { return hash_; }
+    /// A copy of the map's KeyEqual; throws what copying it throws. O(1).
     [[nodiscard]] key_equal key_eq() const { return equal_; }
 
 private:
