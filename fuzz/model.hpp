@@ -6,6 +6,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -18,12 +20,20 @@ namespace fuzz {
 
 // --- What both worlds share -----------------------------------------------------------------
 
-constexpr int kSlots = 8;  // strong handles
-constexpr int kWeak = 8;   // weak handles
-constexpr int kFin = 6;    // finalizer handles
-constexpr int kScoped = 3; // scoped_finalizer handles
-constexpr int kKeys = 8;   // keys of the value maps
-constexpr int kCopies = 2; // instances of each container kind
+constexpr int kSlots = 8;     // strong handles
+constexpr int kWeak = 8;      // weak handles
+constexpr int kFin = 6;       // finalizer handles
+constexpr int kScoped = 3;    // scoped_finalizer handles
+constexpr int kKeys = 8;      // keys of the value maps
+constexpr int kCopies = 2;    // instances of each container kind
+constexpr int kSyms = 4;      // strong handles to interned objects
+constexpr int kSymValues = 6; // the values interned
+constexpr int kConns = 4;     // connection handles of the signal
+constexpr int kScopedConns = 2;
+/// keep_recent's n, picked by an argument byte: weakref:: keeps ceil(n / 16) per shard, so the
+/// large ones matter there; weakref::local:: keeps exactly n.
+constexpr std::size_t kKeepSizes[] = {0, 1, 2, 3, 5, 17, 40};
+constexpr int kKeepChoices = 7;
 
 // Results that are not ids or counts.
 constexpr long kNone = -1;         // no object
@@ -31,14 +41,64 @@ constexpr long kGone = -3000;      // the container was destroyed
 constexpr long kThrewBase = -1000; // kThrewBase - code: the operation threw
 
 /// A referent: an id, so that observations compare across worlds, and a live-instance count.
+struct Obj;
+/// The library world's live-object count, and the ids of its objects in the order they died
+/// during the current op: where the library releases several values at once in an order it does
+/// not promise (keep_recent's tier at clear(), at a lowered n, at the map's destruction), the
+/// model releases them in the order the library did, and predicts everything else.
+inline long* g_lib_live = nullptr;
+inline std::vector<long> g_lib_deaths;
+
 struct Obj {
     Obj(int id_, long* live_) : id(id_), live(live_) { ++*live; }
     Obj(const Obj&) = delete;
     Obj& operator=(const Obj&) = delete;
-    ~Obj() { --*live; }
+    ~Obj() {
+        if (live == g_lib_live) {
+            g_lib_deaths.push_back(id);
+        }
+        --*live;
+    }
     int id;
     long* live;
 };
+
+/// What the interner is fed besides a Sym: the heterogeneous key (a value and where to count).
+struct SymKey {
+    int v;
+    long* live;
+};
+/// An interned value, counted: interning makes a Sym only when no live one is equal.
+struct Sym {
+    Sym(int v_, long* live_) : v(v_), live(live_) { ++*live; }
+    explicit Sym(const SymKey& k) : v(k.v), live(k.live) { ++*live; }
+    Sym(const Sym& o) : v(o.v), live(o.live) { ++*live; }
+    Sym(Sym&& o) noexcept : v(o.v), live(o.live) { ++*live; }
+    Sym& operator=(const Sym&) = delete;
+    Sym& operator=(Sym&&) = delete;
+    ~Sym() { --*live; }
+    int v;
+    long* live;
+};
+/// Transparent, and colliding in full for values 3 apart (0 and 3 share a hash), so that the
+/// interner's walk past an equal hash but unequal value is exercised.
+struct SymHash {
+    using is_transparent = void;
+    std::size_t operator()(const Sym& s) const { return static_cast<std::size_t>(s.v % 3); }
+    std::size_t operator()(const SymKey& k) const { return static_cast<std::size_t>(k.v % 3); }
+};
+struct SymEqual {
+    using is_transparent = void;
+    bool operator()(const Sym& a, const Sym& b) const { return a.v == b.v; }
+    bool operator()(const Sym& a, const SymKey& b) const { return a.v == b.v; }
+    bool operator()(const SymKey& a, const Sym& b) const { return a.v == b.v; }
+};
+
+/// What a signal's subscriber does in its call, besides logging (connection, subscriber, arg).
+struct SubAction {
+    std::uint8_t kind, a;
+};
+constexpr int kSubActionKinds = 4; // nothing, drop a slot, disconnect a handle, log the size
 
 /// A weak_key_map value that counts its instances (the model keeps plain ints).
 struct Val {
@@ -159,6 +219,8 @@ public:
         }
         std::fill(std::begin(fin), std::end(fin), -1);
         std::fill(std::begin(scoped), std::end(scoped), -1);
+        std::fill(std::begin(conn), std::end(conn), -1);
+        std::fill(std::begin(sconn), std::end(sconn), -1);
         for (auto& kind : tag) {
             std::fill(std::begin(kind), std::end(kind), -1);
         }
@@ -260,31 +322,44 @@ public:
         }
         VM& m = *vm[c];
         const P old = live_value(m, k);
-        if (old && ((flags & 1) == 0 || old == v)) {
+        if (old && (flags & 1) == 0) {
+            return 0; // present: nothing changes, and it is no use for keep_recent
+        }
+        if (old == v) {
+            remember(c, k, v); // assigning the value already there: a use
             return 0;
         }
+        P unkept; // the tier's ref to the replaced value, dropped last
         if (old) {
             notify(0, c, k, 0, kReplaced);
+            unkept = forget(c, k, old);
         }
         m[k] = W{v, v->id};
+        remember(c, k, v);
+        unkept.reset();
         return old ? 0 : 1;
     }
     long vm_erase(int c, int k) {
         if (!vm[c]) {
             return kGone;
         }
-        const bool live = live_value(*vm[c], k) != nullptr;
+        P v = live_value(*vm[c], k);
+        const bool live = v != nullptr;
         if (live) {
             notify(0, c, k, 0, kErased);
         }
         vm[c]->erase(k);
+        P unkept = forget(c, k, v); // then the tier's ref, then the caller's
+        unkept.reset();
+        v.reset();
         return live;
     }
-    long vm_get(int c, int k) const {
+    long vm_get(int c, int k) {
         if (!vm[c]) {
             return kGone;
         }
         const P v = live_value(*vm[c], k);
+        remember(c, k, v);
         return v ? v->id : kNone;
     }
     long vm_contains(int c, int k) const {
@@ -327,6 +402,9 @@ public:
                     result = made;
                 }
             }
+        }
+        if (vm[c]) {
+            remember(c, k, result);
         }
         const long id = result ? result->id : kNone;
         put(slots[r], std::move(result));
@@ -468,6 +546,7 @@ public:
         if (v) {
             notify(0, c, k, 0, kErased);
             vm[c]->erase(k);
+            P unkept = forget(c, k, v);
         }
         const long id = v ? v->id : kNone;
         put(slots[r], std::move(v));
@@ -483,15 +562,31 @@ public:
         if (!vm[c]) {
             return kGone;
         }
+        // Shard by shard, as the library walks: the shard's live values are held while its
+        // entries are offered and erased (with their tier refs), then let go together.
         long n = 0;
-        for (auto it = vm[c]->begin(); it != vm[c]->end();) {
-            if (it->second.live() && vm_pred(it->first, it->second.id, kmask, vmode)) {
-                notify(0, c, it->first, 0, kErased);
-                it = vm[c]->erase(it);
-                ++n;
-            } else {
-                ++it;
+        for (std::size_t sh = 0; sh < shard_count() && vm[c]; ++sh) {
+            std::vector<P> offered;
+            std::vector<long> chosen;
+            for (const auto& [k, w] : *vm[c]) {
+                if (shard_of(k) != sh) {
+                    continue;
+                }
+                if (P v = w.p.lock()) {
+                    if (vm_pred(k, v->id, kmask, vmode)) {
+                        chosen.push_back(k);
+                    }
+                    offered.push_back(std::move(v));
+                }
             }
+            for (long k : chosen) {
+                const P v = live_value(*vm[c], k);
+                notify(0, c, k, 0, kErased);
+                vm[c]->erase(k);
+                P unkept = forget(c, k, v);
+                ++n;
+            }
+            release_batch(std::move(offered));
         }
         return n;
     }
@@ -505,6 +600,7 @@ public:
             result = fresh_with(id);
             (*vm[c])[k] = W{result, id};
         }
+        remember(c, k, result);
         const long got = result->id;
         put(slots[r], std::move(result));
         return got;
@@ -735,6 +831,12 @@ public:
             }
             notify_all(kind, c, kCleared);
             arr[c]->clear();
+            if (kind == 0) {
+                const busy_guard guard(vm_busy[c]);
+                for (std::size_t sh = 0; sh < shard_count(); ++sh) {
+                    release_batch(take_list(c, sh, 0));
+                }
+            }
             return 0;
         });
     }
@@ -746,11 +848,25 @@ public:
                 return kGone;
             }
             if (!self) {
+                auto copy = *src; // taken first: a death below may destroy the source
+                const int copied_tag = tag[kind][from];
+                const std::size_t copied_n = kind == 0 ? tier[from].n : 0;
                 if (arr[c]) {
                     notify_all(kind, c, kCleared); // what it held
+                    arr[c]->clear();
+                    if (kind == 0) {
+                        const busy_guard guard(vm_busy[c]);
+                        for (std::size_t sh = 0; sh < shard_count(); ++sh) {
+                            release_batch(take_list(c, sh, 0));
+                        }
+                    }
                 }
-                arr[c] = *src;
-                tag[kind][c] = tag[kind][from]; // copies copy the listener
+                arr[c] = std::move(copy);
+                tag[kind][c] = copied_tag; // copies copy the listener
+                if (kind == 0) {
+                    tier[c] = Tier{};
+                    set_n(c, copied_n); // the same n, an empty tier
+                }
             }
             return 0;
         });
@@ -765,11 +881,23 @@ public:
             if (!self) {
                 if (arr[c]) {
                     notify_all(kind, c, kCleared);
+                    arr[c]->clear();
+                    if (kind == 0) {
+                        const busy_guard guard(vm_busy[c]);
+                        const busy_guard source(vm_busy[from]);
+                        for (std::size_t sh = 0; sh < shard_count(); ++sh) {
+                            release_batch(take_list(c, sh, 0));
+                        }
+                    }
                 }
                 arr[c] = std::move(*src);
                 src->clear();
                 tag[kind][c] = tag[kind][from]; // moves move it
                 tag[kind][from] = -1;
+                if (kind == 0) {
+                    tier[c] = std::move(tier[from]); // the tier moves too; the source has n == 0
+                    tier[from] = Tier{};
+                }
             }
             return 0;
         });
@@ -778,6 +906,9 @@ public:
         return with_kind(kind, [&](auto& arr) -> long {
             std::swap(arr[0], arr[1]);
             std::swap(tag[kind][0], tag[kind][1]);
+            if (kind == 0) {
+                std::swap(tier[0], tier[1]);
+            }
             return 0;
         });
     }
@@ -785,20 +916,35 @@ public:
         return with_kind(kind, [&](auto& arr) -> long {
             arr[c].reset(); // tells nothing
             tag[kind][c] = -1;
+            if (kind == 0) {
+                destroy_tier(c);
+            }
             return 0;
         });
     }
     long recreate(int kind, int c, int how) {
         return with_kind(kind, [&](auto& arr) -> long {
+            // The old one goes first (its tier's values may die, and a death may destroy the
+            // other), then the new one is made.
+            if (arr[c]) {
+                destroy(kind, c);
+            }
             auto& other = arr[1 - c];
             if (how % 3 == 1 && other) {
                 arr[c].emplace(*other);
                 tag[kind][c] = tag[kind][1 - c];
+                if (kind == 0) {
+                    set_n(c, tier[1 - c].n);
+                }
             } else if (how % 3 == 2 && other) {
                 arr[c].emplace(std::move(*other));
                 other->clear();
                 tag[kind][c] = tag[kind][1 - c];
                 tag[kind][1 - c] = -1;
+                if (kind == 0) {
+                    tier[c] = std::move(tier[1 - c]);
+                    tier[1 - c] = Tier{};
+                }
             } else {
                 arr[c].emplace();
                 tag[kind][c] = -1;
@@ -870,9 +1016,356 @@ public:
     }
     Obs iterate(int kind, int c) { return items(kind, c); }
 
+    // --- keep_recent: the strong tier of each value map ---
+
+    /// Sets a flag for a scope and puts back what it was. A value map is "busy" while it may
+    /// be let go of by a death it runs: a death callback then clears it instead of destroying it.
+    struct busy_guard {
+        explicit busy_guard(bool& flag) : b(flag), was(flag) { b = true; }
+        busy_guard(const busy_guard&) = delete;
+        busy_guard& operator=(const busy_guard&) = delete;
+        ~busy_guard() { b = was; }
+        bool& b;
+        bool was;
+    };
+
+    /// The tier, as keep_recent documents it: one list per shard of the map (16 in weakref::,
+    /// 1 in weakref::local::), each holding the values of its shard's ceil(n / shards) most
+    /// recently used entries, most recent first, each value once.
+    struct Tier {
+        std::size_t n = 0;
+        std::vector<std::deque<P>> lists;
+    };
+    unsigned shard_bits = 0; // the flavour's: set by the driver
+    std::size_t shard_count() const { return std::size_t{1} << shard_bits; }
+    /// The shard of a key: the table's spread of std::hash<long> over its shards.
+    std::size_t shard_of(long k) const {
+        if (shard_bits == 0) {
+            return 0;
+        }
+        const auto h = static_cast<std::uint64_t>(std::hash<long>()(k));
+        return static_cast<std::size_t>((h * 0x9E3779B97F4A7C15ULL) >> (64 - shard_bits));
+    }
+    std::size_t per_shard(std::size_t n) const {
+        return n / shard_count() + (n % shard_count() != 0 ? 1 : 0);
+    }
+    void set_n(int c, std::size_t n) {
+        tier[c].n = n;
+        if (n != 0 && tier[c].lists.empty()) {
+            tier[c].lists.resize(shard_count());
+        }
+    }
+    /// A use of `v` through key `k`: first in its shard's list; what it pushes out is let go.
+    void remember(int c, long k, const P& v) {
+        Tier& t = tier[c];
+        if (!v || t.n == 0) {
+            return;
+        }
+        std::deque<P>& l = t.lists[shard_of(k)];
+        auto it = std::find(l.begin(), l.end(), v);
+        if (it != l.end()) {
+            P held = std::move(*it);
+            l.erase(it);
+            l.push_front(std::move(held));
+            return;
+        }
+        P evicted;
+        if (l.size() >= per_shard(t.n)) {
+            evicted = std::move(l.back());
+            l.pop_back();
+        }
+        l.push_front(v);
+        evicted.reset();
+    }
+    /// Takes `v` off key `k`'s list; the caller drops what it returns.
+    P forget(int c, long k, const P& v) {
+        Tier& t = tier[c];
+        if (!v || t.lists.empty()) {
+            return P();
+        }
+        std::deque<P>& l = t.lists[shard_of(k)];
+        auto it = std::find(l.begin(), l.end(), v);
+        if (it == l.end()) {
+            return P();
+        }
+        P out = std::move(*it);
+        l.erase(it);
+        return out;
+    }
+    /// Takes the least recent values of shard `sh` off its list while it holds more than `keep`.
+    std::vector<P> take_list(int c, std::size_t sh, std::size_t keep) {
+        std::vector<P> out;
+        if (sh < tier[c].lists.size()) {
+            std::deque<P>& l = tier[c].lists[sh];
+            while (l.size() > keep) {
+                out.push_back(std::move(l.back()));
+                l.pop_back();
+            }
+        }
+        return out;
+    }
+    /// Lets go of values the library lets go of together, in the order it did (see
+    /// g_lib_deaths): those that did not die there first, then the others as they died.
+    static void release_batch(std::vector<P> batch) {
+        const auto rank = [](const P& p) -> long {
+            const auto it = std::find(g_lib_deaths.begin(), g_lib_deaths.end(), p->id);
+            return it == g_lib_deaths.end() ? -1 : static_cast<long>(it - g_lib_deaths.begin());
+        };
+        std::vector<std::pair<long, P>> ranked;
+        for (P& p : batch) {
+            const long r = rank(p);
+            ranked.emplace_back(r, std::move(p));
+        }
+        std::stable_sort(ranked.begin(), ranked.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (auto& entry : ranked) {
+            entry.second.reset();
+        }
+    }
+    /// A destroyed map's tier: released after its entries, list by list from the last.
+    void destroy_tier(int c) {
+        Tier gone = std::move(tier[c]);
+        tier[c] = Tier{};
+        for (std::size_t sh = gone.lists.size(); sh-- > 0;) {
+            std::vector<P> batch(std::make_move_iterator(gone.lists[sh].begin()),
+                                 std::make_move_iterator(gone.lists[sh].end()));
+            gone.lists[sh].clear();
+            release_batch(std::move(batch));
+        }
+    }
+    long vm_keep_recent(int c, int choice) {
+        if (!vm[c]) {
+            return kGone;
+        }
+        const busy_guard guard(vm_busy[c]);
+        set_n(c, kKeepSizes[choice % kKeepChoices]);
+        for (std::size_t sh = 0; sh < tier[c].lists.size(); ++sh) {
+            release_batch(take_list(c, sh, per_shard(tier[c].n)));
+        }
+        return static_cast<long>(tier[c].n);
+    }
+    long recent_capacity(int c) const { return vm[c] ? static_cast<long>(tier[c].n) : kGone; }
+    /// Sets every map's n to 0, letting its tier go; whether any n was not 0.
+    bool teardown_tiers() {
+        bool any = false;
+        for (int c = 0; c < kCopies; ++c) {
+            if (vm[c] && tier[c].n != 0) {
+                any = true;
+                vm_keep_recent(c, 0);
+            }
+        }
+        return any;
+    }
+
+    // --- weak_interner ---
+
+    using SP = std::shared_ptr<Sym>;
+    SP live_sym(int v) const {
+        auto it = interner.find(v);
+        return it == interner.end() ? SP() : it->second.lock();
+    }
+    long in_intern(int s, int v, int /*how: copied, moved or made from a key*/) {
+        SP found = live_sym(v);
+        if (!found) {
+            found = SP(new Sym(v, &live_syms));
+            interner[v] = found;
+        }
+        const long out = found->v;
+        put(isl[s], std::move(found));
+        return out;
+    }
+    long in_contains(int v, int /*how*/) const { return live_sym(v) != nullptr; }
+    void in_drop(int s) { put(isl[s], SP()); }
+    void in_copy(int a, int b) {
+        SP tmp = isl[a];
+        put(isl[b], std::move(tmp));
+    }
+    /// how % 4: 0 a new, empty interner; 1-3 the same canonical objects (a copy, a copy
+    /// assigned and moved back, a swap there and back).
+    long in_reset(int how) {
+        if (how % 4 == 0) {
+            interner.clear();
+        }
+        return 0;
+    }
+    long in_size() const {
+        long n = 0;
+        for (const auto& e : interner) {
+            n += !e.second.expired();
+        }
+        return n;
+    }
+    Obs in_state() const {
+        Obs out;
+        for (const SP& p : isl) {
+            out.push_back(p ? p->v : kNone);
+            out.push_back(p.use_count());
+            out.push_back(p && live_sym(p->v) == p ? 1 : 0); // weak_count: its entry
+        }
+        for (int i = 0; i < kSyms; ++i) {
+            for (int j = i + 1; j < kSyms; ++j) {
+                out.push_back(isl[i] && isl[i] == isl[j]);
+            }
+        }
+        out.push_back(in_size());
+        out.push_back(in_size() == 0);
+        for (int v = 0; v < kSymValues; ++v) {
+            out.push_back(in_contains(v, 0));
+        }
+        std::vector<long> vs;
+        for (const auto& e : interner) {
+            if (!e.second.expired()) {
+                vs.push_back(e.first);
+            }
+        }
+        append_sorted(out, vs);
+        out.push_back(live_syms);
+        return out;
+    }
+
+    // --- weak_signal<void(int)> ---
+
+    struct MConn {
+        std::weak_ptr<Obj> p;
+        long obj;
+        bool ended;
+        SubAction act;
+    };
+    bool connected(int cid) const {
+        return cid >= 0 && !mconns[cid].ended && !mconns[cid].p.expired();
+    }
+    bool end_conn(int cid) {
+        const bool was = connected(cid);
+        if (cid >= 0) {
+            mconns[cid].ended = true;
+        }
+        return was;
+    }
+    long sig_connect(int s, int h, SubAction act) {
+        if (!sig_on) {
+            return kGone;
+        }
+        if (!slots[s]) {
+            throw std::invalid_argument("weak_signal::connect: empty");
+        }
+        const int cid = static_cast<int>(mconns.size());
+        mconns.push_back(MConn{slots[s], slots[s]->id, false, act});
+        sig_list.push_back(cid);
+        conn[h] = cid;
+        return cid;
+    }
+    long sig_emit(int arg) {
+        if (!sig_on) {
+            return kGone;
+        }
+        const std::vector<int> order = sig_list; // the connections of the instant it starts
+        for (int cid : order) {
+            if (!connected(cid)) {
+                continue; // disconnected, or its subscriber died, before the emit reached it
+            }
+            P held = mconns[cid].p.lock(); // for the call
+            heard.push_back(cid);
+            heard.push_back(held->id);
+            heard.push_back(arg);
+            sub_action(mconns[cid].act);
+            held.reset(); // may be a death: after the call
+        }
+        return 0;
+    }
+    void sub_action(SubAction act) {
+        switch (act.kind % kSubActionKinds) {
+        case 0:
+            break;
+        case 1:
+            drop(act.a % kSlots);
+            break;
+        case 2:
+            heard.push_back(end_conn(conn[act.a % kConns]));
+            break;
+        default:
+            heard.push_back(sig_size());
+            break;
+        }
+    }
+    long sig_size() const {
+        if (!sig_on) {
+            return kGone;
+        }
+        long n = 0;
+        for (int cid : sig_list) {
+            n += connected(cid);
+        }
+        return n;
+    }
+    long sig_disconnect(int h) { return end_conn(conn[h]); }
+    long sig_alive(int h) const { return connected(conn[h]); }
+    void sig_conn_copy(int a, int b) { conn[b] = conn[a]; }
+    void sig_conn_drop(int h) { conn[h] = -1; }
+    long sig_conn_equal(int a, int b) const { return conn[a] == conn[b]; }
+    void sig_scoped(int h, int g) {
+        end_conn(sconn[g]); // assignment over it ends the one it owned
+        sconn[g] = conn[h];
+    }
+    void sig_scoped_drop(int g) {
+        end_conn(sconn[g]);
+        sconn[g] = -1;
+    }
+    void sig_scoped_release(int g, int h) {
+        conn[h] = sconn[g];
+        sconn[g] = -1;
+    }
+    long sig_scoped_disconnect(int g) { return end_conn(sconn[g]); }
+    long sig_disconnect_all() {
+        if (!sig_on) {
+            return kGone;
+        }
+        for (int cid : sig_list) {
+            end_conn(cid);
+        }
+        return 0;
+    }
+    /// how % 4: 0 a new, empty signal; 1 moved out and back by construction; 2 by assignment;
+    /// 3 destroyed.
+    long sig_reset(int how) {
+        switch (how % 4) {
+        case 0:
+        case 3:
+            for (int cid : sig_list) {
+                end_conn(cid);
+            }
+            sig_list.clear();
+            sig_on = how % 4 == 0;
+            return 0;
+        default:
+            return sig_on ? 0 : kGone;
+        }
+    }
+    Obs sig_state() const {
+        Obs out;
+        for (int h : conn) {
+            out.push_back(connected(h));
+        }
+        for (int g : sconn) {
+            out.push_back(connected(g));
+        }
+        out.push_back(sig_size());
+        out.push_back(sig_on ? static_cast<long>(sig_size() == 0) : kGone);
+        out.push_back(static_cast<long>(heard.size()));
+        out.insert(out.end(), heard.begin(), heard.end());
+        return out;
+    }
+    long sig_weak_units(long id) const {
+        long n = 0;
+        for (int cid : sig_list) {
+            n += connected(cid) && mconns[cid].obj == id;
+        }
+        return n;
+    }
+
     // --- Observation ---
 
-    /// weak_count(): the weak handles, and while the object lives its container entries.
+    /// weak_count(): the weak handles, and while the object lives its container entries and
+    /// its signal connections.
     long weak_observers(long id, bool alive) const {
         long n = 0;
         for (const W& w : wslots) {
@@ -896,7 +1389,7 @@ public:
                 n += it != set[c]->end() && it->second.live();
             }
         }
-        return n;
+        return n + sig_weak_units(id);
     }
     long live_values() {
         long n = 0;
@@ -939,6 +1432,13 @@ public:
                 }
             }
         }
+        for (int c = 0; c < kCopies; ++c) {
+            out.push_back(recent_capacity(c));
+        }
+        const Obs interned = in_state();
+        out.insert(out.end(), interned.begin(), interned.end());
+        const Obs signal = sig_state();
+        out.insert(out.end(), signal.begin(), signal.end());
         out.push_back(live_objects);
         out.push_back(live_values());
         out.push_back(static_cast<long>(log.size()));
@@ -947,8 +1447,12 @@ public:
         return out;
     }
 
-    /// Drops every strong handle (callbacks may refill slots), then everything else.
+    /// Drops every strong handle and lets every tier go (callbacks may refill slots), then
+    /// everything else.
     void teardown_handles() {
+        for (int s = 0; s < kSyms; ++s) {
+            in_drop(s);
+        }
         for (int pass = 0; pass <= kSlots + next_id; ++pass) {
             bool any = false;
             for (int s = 0; s < kSlots; ++s) {
@@ -957,12 +1461,19 @@ public:
                     drop(s);
                 }
             }
+            any = teardown_tiers() || any;
             if (!any) {
                 break;
             }
         }
     }
     void teardown_rest() {
+        for (int g = 0; g < kScopedConns; ++g) {
+            sig_scoped_drop(g);
+        }
+        std::fill(std::begin(conn), std::end(conn), -1);
+        sig_reset(3);
+        interner.clear();
         for (W& w : wslots) {
             w = W{};
         }
@@ -977,6 +1488,7 @@ public:
         }
     }
     long live_objects = 0;
+    long live_syms = 0;
 
 private:
     struct Deleter {
@@ -1138,6 +1650,15 @@ public:
     bool vm_busy[kCopies] = {};
     int tag[3][kCopies]; // each container's listener tag; -1: none
     int next_tag = 0;
+    Tier tier[kCopies];
+    SP isl[kSyms];
+    std::map<int, std::weak_ptr<Sym>> interner;
+    std::vector<MConn> mconns; // every connection made, by id
+    std::vector<int> sig_list; // the signal's connections, in connection order
+    bool sig_on = true;        // the signal exists
+    int conn[kConns];          // connection handles: a connection id, or -1
+    int sconn[kScopedConns];
+    std::vector<long> heard;     // (connection, subscriber, argument) per call, and what calls log
     std::vector<Notice> pending; // this op's notices
     std::vector<Notice> notices; // every op's, each op's sorted
 };

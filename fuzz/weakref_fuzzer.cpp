@@ -26,6 +26,13 @@ struct SafeFlavour {
     template <class K, class V> using value_map = weakref::weak_value_map<K, V>;
     template <class K, class V> using key_map = weakref::weak_key_map<K, V>;
     template <class T> using set = weakref::weak_set<T>;
+    using interner = weakref::weak_interner<Sym, SymHash, SymEqual>;
+    using signal = weakref::weak_signal<void(int)>;
+    using connection = weakref::connection;
+    using scoped_connection = weakref::scoped_connection;
+    /// The value maps' shards (keep_recent keeps ceil(n / shards) per shard).
+    static constexpr unsigned shard_bits =
+        weakref::detail::table_locks<weakref::detail::atomic_policy>::shard_bits;
     template <class T, class... A> static ref<T> make(A&&... a) {
         return weakref::make_ref<T>(std::forward<A>(a)...);
     }
@@ -44,6 +51,13 @@ struct LocalFlavour {
     template <class K, class V> using value_map = weakref::local::weak_value_map<K, V>;
     template <class K, class V> using key_map = weakref::local::weak_key_map<K, V>;
     template <class T> using set = weakref::local::weak_set<T>;
+    using interner = weakref::local::weak_interner<Sym, SymHash, SymEqual>;
+    using signal = weakref::local::weak_signal<void(int)>;
+    using connection = weakref::local::connection;
+    using scoped_connection = weakref::local::scoped_connection;
+    /// The value maps' shards (keep_recent keeps ceil(n / shards) per shard).
+    static constexpr unsigned shard_bits =
+        weakref::detail::table_locks<weakref::detail::local_policy>::shard_bits;
     template <class T, class... A> static ref<T> make(A&&... a) {
         return weakref::local::make_ref<T>(std::forward<A>(a)...);
     }
@@ -65,6 +79,11 @@ public:
     using VM = typename F::template value_map<long, Obj>;
     using KM = typename F::template key_map<Obj, Val>;
     using Set = typename F::template set<Obj>;
+    using SymRef = typename F::template ref<Sym>;
+    using Interner = typename F::interner;
+    using Signal = typename F::signal;
+    using Conn = typename F::connection;
+    using ScopedConn = typename F::scoped_connection;
 
     static constexpr const char* name = F::name;
 
@@ -74,10 +93,26 @@ public:
             km[c].emplace();
             set[c].emplace();
         }
+        in.emplace();
+        sig.emplace();
+        g_lib_live = &live_objects;
     }
     Library(const Library&) = delete;
     Library& operator=(const Library&) = delete;
-    ~Library() = default;
+    ~Library() { g_lib_live = nullptr; }
+
+    /// As Model::busy_guard: a map that may be let go of by a death it runs is not destroyed
+    /// by a death callback (cleared instead). For clear(), keep_recent() and assignment this
+    /// is a known defect: a death that their release of the strong tier runs must not destroy
+    /// the map while they walk its lists (the fuzzer finds the use-after-free otherwise).
+    struct busy_guard {
+        explicit busy_guard(bool& flag) : b(flag), was(flag) { b = true; }
+        busy_guard(const busy_guard&) = delete;
+        busy_guard& operator=(const busy_guard&) = delete;
+        ~busy_guard() { b = was; }
+        bool& b;
+        bool was;
+    };
 
     // --- Handles ---
 
@@ -518,6 +553,8 @@ public:
             if (!arr[c]) {
                 return kGone;
             }
+            bool other_kind = false; // only value maps are ever busy
+            const busy_guard guard(kind == 0 ? vm_busy[c] : other_kind);
             arr[c]->clear();
             return 0;
         });
@@ -529,6 +566,8 @@ public:
                 return kGone;
             }
             if (arr[c]) {
+                bool other_kind = false;
+                const busy_guard guard(kind == 0 ? vm_busy[c] : other_kind);
                 *arr[c] = **src; // a self-assignment where `self`
             } else {
                 arr[c].emplace(**src);
@@ -543,6 +582,9 @@ public:
                 return kGone;
             }
             if (arr[c]) {
+                bool other_kind[2] = {false, false};
+                const busy_guard guard(kind == 0 ? vm_busy[c] : other_kind[0]);
+                const busy_guard source(kind == 0 ? vm_busy[self ? c : 1 - c] : other_kind[1]);
                 *arr[c] = std::move(**src); // a self-move where `self`: must change nothing
             } else {
                 arr[c].emplace(std::move(**src));
@@ -573,6 +615,9 @@ public:
     }
     long recreate(int kind, int c, int how) {
         return with_kind(kind, [&](auto& arr) -> long {
+            // The old one goes first (its tier's values may die, and a death may destroy the
+            // other), then the new one is made.
+            arr[c].reset();
             auto& other = arr[1 - c];
             if (how % 3 == 1 && other) {
                 arr[c].emplace(*other);
@@ -697,6 +742,213 @@ public:
         }
     }
 
+    // --- keep_recent ---
+
+    long vm_keep_recent(int c, int choice) {
+        if (!vm[c]) {
+            return kGone;
+        }
+        const busy_guard guard(vm_busy[c]);
+        vm[c]->keep_recent(kKeepSizes[choice % kKeepChoices]);
+        return static_cast<long>(vm[c]->recent_capacity());
+    }
+    long recent_capacity(int c) const {
+        return vm[c] ? static_cast<long>(vm[c]->recent_capacity()) : kGone;
+    }
+    bool teardown_tiers() {
+        bool any = false;
+        for (int c = 0; c < kCopies; ++c) {
+            if (vm[c] && vm[c]->recent_capacity() != 0) {
+                any = true;
+                vm_keep_recent(c, 0);
+            }
+        }
+        return any;
+    }
+
+    // --- weak_interner ---
+
+    /// how % 3: intern(const Sym&), intern(Sym&&), or the heterogeneous intern(SymKey).
+    long in_intern(int s, int v, int how) {
+        SymRef got;
+        switch (how % 3) {
+        case 0: {
+            const Sym value(v, &live_syms);
+            got = in->intern(value);
+            break;
+        }
+        case 1:
+            got = in->intern(Sym(v, &live_syms));
+            break;
+        default:
+            got = in->intern(SymKey{v, &live_syms});
+            break;
+        }
+        const long out = got->v;
+        put(isl[s], std::move(got));
+        return out;
+    }
+    long in_contains(int v, int how) {
+        if (how % 2 == 0) {
+            const Sym value(v, &live_syms);
+            return in->contains(value);
+        }
+        return in->contains(SymKey{v, &live_syms});
+    }
+    void in_drop(int s) { put(isl[s], SymRef()); }
+    void in_copy(int a, int b) {
+        SymRef tmp = isl[a];
+        put(isl[b], std::move(tmp));
+    }
+    long in_reset(int how) {
+        switch (how % 4) {
+        case 0:
+            in.emplace();
+            break;
+        case 1: {
+            Interner copy(*in);
+            in.emplace(std::move(copy));
+            break;
+        }
+        case 2: {
+            Interner other;
+            other = *in;
+            *in = std::move(other);
+            break;
+        }
+        default: {
+            Interner empty_one;
+            in->swap(empty_one);
+            empty_one.swap(*in); // and back
+            break;
+        }
+        }
+        return 0;
+    }
+    Obs in_state() {
+        Obs out;
+        for (const SymRef& p : isl) {
+            out.push_back(p ? p->v : kNone);
+            out.push_back(p.use_count());
+            out.push_back(p.weak_count());
+        }
+        for (int i = 0; i < kSyms; ++i) {
+            for (int j = i + 1; j < kSyms; ++j) {
+                out.push_back(isl[i] && isl[i] == isl[j]);
+            }
+        }
+        out.push_back(static_cast<long>(in->size()));
+        out.push_back(in->empty());
+        for (int v = 0; v < kSymValues; ++v) {
+            out.push_back(in_contains(v, v));
+        }
+        std::vector<long> vs;
+        for (const SymRef& r : in->values()) {
+            vs.push_back(r->v);
+        }
+        append_sorted(out, vs);
+        out.push_back(live_syms);
+        return out;
+    }
+
+    // --- weak_signal<void(int)> ---
+
+    long sig_connect(int s, int h, SubAction act) {
+        if (!sig) {
+            return kGone;
+        }
+        const int cid = next_cid;
+        Conn made = sig->connect(slots[s], [this, cid, act](Obj& o, int arg) {
+            heard.push_back(cid);
+            heard.push_back(o.id);
+            heard.push_back(arg);
+            sub_action(act);
+        });
+        ++next_cid; // only a connection made takes an id, as in the model
+        conn[h] = std::move(made);
+        return cid;
+    }
+    long sig_emit(int arg) {
+        if (!sig) {
+            return kGone;
+        }
+        if (arg % 2 == 0) {
+            sig->emit(arg);
+        } else {
+            (*sig)(arg);
+        }
+        return 0;
+    }
+    void sub_action(SubAction act) {
+        switch (act.kind % kSubActionKinds) {
+        case 0:
+            break;
+        case 1:
+            drop(act.a % kSlots);
+            break;
+        case 2:
+            heard.push_back(conn[act.a % kConns].disconnect());
+            break;
+        default:
+            heard.push_back(sig_size());
+            break;
+        }
+    }
+    long sig_size() const { return sig ? static_cast<long>(sig->size()) : kGone; }
+    long sig_disconnect(int h) { return conn[h].disconnect(); }
+    long sig_alive(int h) const { return conn[h].alive(); }
+    void sig_conn_copy(int a, int b) { conn[b] = conn[a]; }
+    void sig_conn_drop(int h) { conn[h] = Conn(); }
+    long sig_conn_equal(int a, int b) const { return conn[a] == conn[b]; }
+    void sig_scoped(int h, int g) { sconn[g] = ScopedConn(conn[h]); }
+    void sig_scoped_drop(int g) { sconn[g] = ScopedConn(); }
+    void sig_scoped_release(int g, int h) { conn[h] = sconn[g].release(); }
+    long sig_scoped_disconnect(int g) { return sconn[g].disconnect(); }
+    long sig_disconnect_all() {
+        if (!sig) {
+            return kGone;
+        }
+        sig->disconnect_all();
+        return 0;
+    }
+    long sig_reset(int how) {
+        switch (how % 4) {
+        case 0:
+            sig.emplace();
+            return 0;
+        case 3:
+            sig.reset();
+            return 0;
+        default:
+            break;
+        }
+        if (!sig) {
+            return kGone;
+        }
+        if (how % 4 == 1) {
+            Signal moved(std::move(*sig));
+            sig.emplace(std::move(moved));
+        } else {
+            Signal other(std::move(*sig));
+            *sig = std::move(other);
+        }
+        return 0;
+    }
+    Obs sig_state() const {
+        Obs out;
+        for (const Conn& h : conn) {
+            out.push_back(h.alive());
+        }
+        for (const ScopedConn& g : sconn) {
+            out.push_back(g.alive());
+        }
+        out.push_back(sig_size());
+        out.push_back(sig ? static_cast<long>(sig->empty()) : kGone);
+        out.push_back(static_cast<long>(heard.size()));
+        out.insert(out.end(), heard.begin(), heard.end());
+        return out;
+    }
+
     // --- Observation ---
 
     /// Every observable, in the same layout as Model::snapshot().
@@ -733,6 +985,13 @@ public:
                 }
             }
         }
+        for (int c = 0; c < kCopies; ++c) {
+            out.push_back(recent_capacity(c));
+        }
+        const Obs interned = in_state();
+        out.insert(out.end(), interned.begin(), interned.end());
+        const Obs signal = sig_state();
+        out.insert(out.end(), signal.begin(), signal.end());
         out.push_back(live_objects);
         out.push_back(vals);
         out.push_back(static_cast<long>(log.size()));
@@ -742,6 +1001,9 @@ public:
     }
 
     void teardown_handles() {
+        for (int s = 0; s < kSyms; ++s) {
+            in_drop(s);
+        }
         for (int pass = 0; pass <= kSlots + next_id; ++pass) {
             bool any = false;
             for (int s = 0; s < kSlots; ++s) {
@@ -750,12 +1012,21 @@ public:
                     drop(s);
                 }
             }
+            any = teardown_tiers() || any;
             if (!any) {
                 break;
             }
         }
     }
     void teardown_rest() {
+        for (ScopedConn& g : sconn) {
+            g = ScopedConn();
+        }
+        for (Conn& h : conn) {
+            h = Conn();
+        }
+        sig.reset();
+        in.reset();
         for (W& w : wslots) {
             w.reset();
         }
@@ -774,6 +1045,7 @@ public:
 
     long live_objects = 0;
     long live_vals = 0;
+    long live_syms = 0;
 
 private:
     void callback(int reg, Action act) {
@@ -840,6 +1112,13 @@ public:
     int next_tag = 0;
     std::vector<Notice> pending; // this op's notices
     std::vector<Notice> notices; // every op's, each op's sorted
+    SymRef isl[kSyms];
+    std::optional<Interner> in;
+    std::optional<Signal> sig;
+    Conn conn[kConns];
+    ScopedConn sconn[kScopedConns];
+    std::vector<long> heard;
+    int next_cid = 0;
 };
 
 static_assert(static_cast<long>(weakref::removal_cause::died) == kDied &&
@@ -911,27 +1190,76 @@ enum Code : std::uint8_t {
     kSetRelation,    //
     kCompare,        // kind
     kOnRemove,       // kind, which, mode
+    kVmKeepRecent,   // map, n choice
+    kInIntern,       // sym slot, value, how
+    kInContains,     // value, how
+    kInDrop,         // sym slot
+    kInCopy,         // from, to
+    kInReset,        // how
+    kSigConnect,     // slot, handle, action kind, action arg
+    kSigEmit,        // arg
+    kSigDisconnect,  // handle
+    kSigAlive,       // handle
+    kSigConnCopy,    // from, to
+    kSigConnDrop,    // handle
+    kSigConnEqual,   // a, b
+    kSigScoped,      // handle, scoped
+    kSigScopedDrop,  // scoped
+    kSigScopedRel,   // scoped, handle
+    kSigScopedDisc,  // scoped
+    kSigDiscAll,     //
+    kSigSize,        //
+    kSigReset,       // how
     kNumCodes
 };
 
 constexpr int kMaxArgs = 5;
 constexpr std::uint8_t kArgs[] = {
-    1, 2, 2, 1, 2, 2, 2, 1, 2, 1, 2, 5, 2, 1, 1, 1, 2, 1, 2, 1, 1, 4, 2, 2, 2, 5, 1, 4, 2, 2,
-    2, 2, 2, 2, 2, 3, 3, 2, 2, 3, 2, 2, 3, 3, 3, 1, 3, 4, 3, 2, 2, 1, 2, 2, 2, 3, 0, 1, 3,
+    1, 2, 2, 1, 2, 2, 2, 1, 2, 1, 2, 5, 2, 1, 1, 1, 2, 1, 2, 1, 1, 4, 2, 2, 2, 5, 1,
+    4, 2, 2, 2, 2, 2, 2, 2, 3, 3, 2, 2, 3, 2, 2, 3, 3, 3, 1, 3, 4, 3, 2, 2, 1, 2, 2,
+    2, 3, 0, 1, 3, 2, 3, 2, 1, 2, 1, 4, 1, 1, 1, 2, 1, 2, 2, 1, 2, 1, 0, 0, 1,
 };
 constexpr const char* kNames[] = {
-    "make",          "copy",           "move",          "drop",         "swap",
-    "weak_of",       "weak_copy",      "weak_drop",     "lock",         "lock_ctor",
-    "equal",         "on_death",       "fin_copy",      "fin_drop",     "fin_detach",
-    "fin_call",      "scoped_from",    "scoped_drop",   "scoped_rel",   "scoped_detach",
-    "scoped_call",   "vm_insert",      "vm_erase",      "vm_get",       "vm_contains",
-    "vm_get_or_ins", "vm_values",      "km_insert",     "km_erase",     "km_get",
-    "km_contains",   "set_insert",     "set_erase",     "set_contains", "clear",
-    "copy_assign",   "move_assign",    "swap_cont",     "destroy",      "recreate",
-    "iterate",       "size",           "vm_take",       "vm_erase_if",  "vm_get_or_emp",
-    "vm_value_refs", "km_try_emplace", "km_get_or_ins", "km_update",    "km_visit",
-    "km_take",       "km_values",      "km_erase_if",   "set_pop",      "set_erase_if",
-    "set_algebra",   "set_relation",   "compare",       "on_remove",
+    "make",           "copy",
+    "move",           "drop",
+    "swap",           "weak_of",
+    "weak_copy",      "weak_drop",
+    "lock",           "lock_ctor",
+    "equal",          "on_death",
+    "fin_copy",       "fin_drop",
+    "fin_detach",     "fin_call",
+    "scoped_from",    "scoped_drop",
+    "scoped_rel",     "scoped_detach",
+    "scoped_call",    "vm_insert",
+    "vm_erase",       "vm_get",
+    "vm_contains",    "vm_get_or_ins",
+    "vm_values",      "km_insert",
+    "km_erase",       "km_get",
+    "km_contains",    "set_insert",
+    "set_erase",      "set_contains",
+    "clear",          "copy_assign",
+    "move_assign",    "swap_cont",
+    "destroy",        "recreate",
+    "iterate",        "size",
+    "vm_take",        "vm_erase_if",
+    "vm_get_or_emp",  "vm_value_refs",
+    "km_try_emplace", "km_get_or_ins",
+    "km_update",      "km_visit",
+    "km_take",        "km_values",
+    "km_erase_if",    "set_pop",
+    "set_erase_if",   "set_algebra",
+    "set_relation",   "compare",
+    "on_remove",      "vm_keep_recent",
+    "in_intern",      "in_contains",
+    "in_drop",        "in_copy",
+    "in_reset",       "sig_connect",
+    "sig_emit",       "sig_disconnect",
+    "sig_alive",      "sig_conn_copy",
+    "sig_conn_drop",  "sig_conn_equal",
+    "sig_scoped",     "sig_scoped_drop",
+    "sig_scoped_rel", "sig_scoped_disc",
+    "sig_disc_all",   "sig_size",
+    "sig_reset",
 };
 
 static_assert(sizeof(kArgs) == kNumCodes, "one argument count per code");
@@ -1153,6 +1481,66 @@ template <class World> Obs apply(World& w, const Op& op) {
         case kOnRemove:
             out.push_back(w.on_remove(kind(0), c(1), op.a[2]));
             break;
+        case kVmKeepRecent:
+            out.push_back(w.vm_keep_recent(c(0), op.a[1]));
+            break;
+        case kInIntern:
+            out.push_back(w.in_intern(op.a[0] % kSyms, op.a[1] % kSymValues, op.a[2]));
+            break;
+        case kInContains:
+            out.push_back(w.in_contains(op.a[0] % kSymValues, op.a[1]));
+            break;
+        case kInDrop:
+            w.in_drop(op.a[0] % kSyms);
+            break;
+        case kInCopy:
+            w.in_copy(op.a[0] % kSyms, op.a[1] % kSyms);
+            break;
+        case kInReset:
+            out.push_back(w.in_reset(op.a[0]));
+            break;
+        case kSigConnect:
+            out.push_back(w.sig_connect(s(0), op.a[1] % kConns, SubAction{op.a[2], op.a[3]}));
+            break;
+        case kSigEmit:
+            out.push_back(w.sig_emit(op.a[0]));
+            break;
+        case kSigDisconnect:
+            out.push_back(w.sig_disconnect(op.a[0] % kConns));
+            break;
+        case kSigAlive:
+            out.push_back(w.sig_alive(op.a[0] % kConns));
+            break;
+        case kSigConnCopy:
+            w.sig_conn_copy(op.a[0] % kConns, op.a[1] % kConns);
+            break;
+        case kSigConnDrop:
+            w.sig_conn_drop(op.a[0] % kConns);
+            break;
+        case kSigConnEqual:
+            out.push_back(w.sig_conn_equal(op.a[0] % kConns, op.a[1] % kConns));
+            break;
+        case kSigScoped:
+            w.sig_scoped(op.a[0] % kConns, op.a[1] % kScopedConns);
+            break;
+        case kSigScopedDrop:
+            w.sig_scoped_drop(op.a[0] % kScopedConns);
+            break;
+        case kSigScopedRel:
+            w.sig_scoped_release(op.a[0] % kScopedConns, op.a[1] % kConns);
+            break;
+        case kSigScopedDisc:
+            out.push_back(w.sig_scoped_disconnect(op.a[0] % kScopedConns));
+            break;
+        case kSigDiscAll:
+            out.push_back(w.sig_disconnect_all());
+            break;
+        case kSigSize:
+            out.push_back(w.sig_size());
+            break;
+        case kSigReset:
+            out.push_back(w.sig_reset(op.a[0]));
+            break;
         case kNumCodes:
             break;
         }
@@ -1215,6 +1603,7 @@ template <class F> void run(const std::uint8_t* data, std::size_t size) {
     constexpr int kMaxOps = 400;
     Library<F> lib;
     Model model;
+    model.shard_bits = F::shard_bits;
     Reader in(data, size);
     int index = 0;
     for (; !in.done() && index < kMaxOps; ++index) {
@@ -1227,6 +1616,7 @@ template <class F> void run(const std::uint8_t* data, std::size_t size) {
             std::fprintf(stderr, ")\n");
         }
         g_popped = kNone;
+        g_lib_deaths.clear();
         const Obs got = apply(lib, op); // first: the model checks the library's pop
         const Obs want = apply(model, op);
         lib.seal_notices();
@@ -1240,6 +1630,7 @@ template <class F> void run(const std::uint8_t* data, std::size_t size) {
             differ(F::name, index, &op, "the state", lib_state, model_state);
         }
     }
+    g_lib_deaths.clear();
     lib.teardown_handles();
     model.teardown_handles();
     lib.seal_notices();
@@ -1249,10 +1640,11 @@ template <class F> void run(const std::uint8_t* data, std::size_t size) {
     if (lib_state != model_state) {
         differ(F::name, index, nullptr, "the state", lib_state, model_state);
     }
+    g_lib_deaths.clear();
     lib.teardown_rest();
     model.teardown_rest();
-    const Obs lib_end{lib.live_objects, lib.live_vals};
-    const Obs model_end{model.live_objects, 0};
+    const Obs lib_end{lib.live_objects, lib.live_vals, lib.live_syms};
+    const Obs model_end{model.live_objects, 0, model.live_syms};
     if (lib_end != model_end) {
         differ(F::name, index, nullptr, "live objects and values at the end", lib_end, model_end);
     }
