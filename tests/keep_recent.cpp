@@ -323,6 +323,39 @@ TEST_CASE(WEAKREF_FLAVOUR "keep_recent: erase_if whose listener destroys the map
     CHECK(made.alive() == 0); // the tier was released with the map, after erase_if
 }
 
+TEST_CASE(WEAKREF_FLAVOUR "keep_recent: clear() or a lower n whose released value's death "
+                          "destroys the map finishes safely",
+          "[keep_recent][lifetime]") {
+    // 64 values, more than one batch of a list's release, and in weakref:: spread over every
+    // shard's list: the death of the first one released destroys the map while the tier is
+    // still letting the others go.
+    items made;
+    const bool by_clear = GENERATE(true, false);
+    auto m = std::make_unique<wr::weak_value_map<int, item>>();
+    m->keep_recent(16 * 64);
+    std::vector<wr::finalizer> callbacks;
+    bool destroyed = false;
+    for (int k = 0; k < 64; ++k) {
+        auto v = wr::make_ref<item>(k);
+        callbacks.push_back(wr::on_death(v, [&m, &destroyed] {
+            if (!destroyed) {
+                destroyed = true;
+                m.reset(); // the map goes while the tier still lets values go
+            }
+        }));
+        m->insert(k, v);
+    }
+    CHECK(made.alive() == 64); // held by the tier alone
+    if (by_clear) {
+        m->clear();
+    } else {
+        m->keep_recent(0);
+    }
+    CHECK(destroyed);
+    CHECK(m == nullptr);
+    CHECK(made.alive() == 0); // every value went: by the tier's release or with the map
+}
+
 TEST_CASE(WEAKREF_FLAVOUR "keep_recent: a value mapped by two keys is held once", "[keep_recent]") {
     lru_map m;
     m.keep_recent(lru(2));

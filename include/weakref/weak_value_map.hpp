@@ -340,10 +340,14 @@ public:
     /// but for the strong refs of keep_recent's tier, which are dropped (n stays). Thread-safe
     /// in weakref:: (one shard at a time). O(n + b).
     void clear() noexcept {
+        // The listener (told `cleared`) and the deaths of values the tier lets go may destroy
+        // the map: from here on only the held table and lists are used, never `this`.
+        const typename recent_tier<V, Policy>::holder kept(recent_);
         if (table* t = table_.get()) {
+            typename table::pin held(*t);
             t->clear(removal_cause::cleared);
         }
-        recent_.clear();
+        kept.clear_all();
     }
 
     // --- The strong front tier (keep_recent) ---------------------------------------------------

@@ -347,10 +347,17 @@ public:
             }
             capacity_.store(n, std::memory_order_relaxed);
         }
-        // The surplus, after the serialising lock: to each list's capacity as it is now.
+        // The surplus, after the serialising lock: to each list's capacity as it is now. A
+        // value let go may die, and its death (a callback, a destructor) may destroy the map
+        // and this tier: the lists are held until the loop is done, and nothing of `this` is
+        // used after it. relaxed: the map's own unit keeps the block alive until this one is
+        // taken; the acq_rel of the release below orders every use of the lists before the
+        // last holder frees them.
+        b->add_holder();
         for (shard& s : b->shards) {
             shed(s, false);
         }
+        b->release();
     }
 
     /// A use of `v` (live, held by the caller) through an entry of shard `i`: `v` becomes the
@@ -394,13 +401,11 @@ public:
         return take_from(block_.load(std::memory_order_acquire), i, v);
     }
 
-    /// Lets every value go (released outside every lock); n stays.
+    /// Lets every value go (released outside every lock); n stays. A value let go may die and
+    /// its death destroy the map: the map calls holder::clear_all() on lists it holds instead.
     void clear() noexcept {
-        if (block* b = block_.load(std::memory_order_acquire)) {
-            for (shard& s : b->shards) {
-                shed(s, true);
-            }
-        }
+        const holder lists(*this);
+        lists.clear_all();
     }
 
     /// The lists, held for a member that drops values after the map may have been destroyed
@@ -424,6 +429,15 @@ public:
         /// lock held).
         void drop(std::size_t i, const void* v) const noexcept {
             value_ref out = take_from(block_, i, v);
+        }
+        /// Lets every value of the held lists go (released outside every lock), with nothing
+        /// of the map or the tier used meanwhile: a death may destroy them.
+        void clear_all() const noexcept {
+            if (block_ != nullptr) {
+                for (shard& s : block_->shards) {
+                    shed(s, true);
+                }
+            }
         }
 
     private:
