@@ -4,12 +4,18 @@
 # compiles out; tests/support/exceptions.hpp). So nothing is compiled out unseen, and no case
 # tagged so is left in.
 #
-#   tools/check_case_counts.sh <full build dir> <build dir without exceptions and RTTI>
+#   tools/check_case_counts.sh <full build dir> <build dir without exceptions and RTTI> [binary...]
+#
+# The binaries (under <dir>/tests/) default to every Catch2 test program.
 set -euo pipefail
 full=$1
 reduced=$2
-binaries=(weakref_tests_sync weakref_tests_local weakref_tests_detail weakref_tests_threads
-          weakref_tests_anchor_allocations weakref_tests_nested)
+shift 2
+binaries=("$@")
+if [ ${#binaries[@]} -eq 0 ]; then
+    binaries=(weakref_tests_sync weakref_tests_local weakref_tests_detail weakref_tests_threads
+              weakref_tests_anchor_allocations weakref_tests_nested)
+fi
 
 # count <binary> [filter]: the number of test cases the binary lists (Catch2 v2 and v3 both end
 # the list with "N test cases" or "N matching test cases").
