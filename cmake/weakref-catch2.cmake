@@ -168,6 +168,10 @@ function(_weakref_catch2_fetch fetched)
     if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.25)
         set(system SYSTEM) # its headers must not trip our -Werror
     endif()
+    if(WEAKREF_TEST_NO_EXCEPTIONS_RTTI)
+        # Catch2's own switch: its library then never throws, as the tests cannot catch.
+        set(CATCH_CONFIG_DISABLE_EXCEPTIONS ON CACHE BOOL "" FORCE)
+    endif()
     FetchContent_Declare(Catch2 GIT_REPOSITORY "${WEAKREF_CATCH2_GIT_REPOSITORY}"
                                 GIT_TAG "${WEAKREF_CATCH2_FETCH_TAG}" GIT_SHALLOW TRUE ${system})
     FetchContent_MakeAvailable(Catch2)

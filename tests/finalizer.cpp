@@ -2,6 +2,7 @@
 // Behaviour of death callbacks: on_death, finalizer and scoped_finalizer.
 #include "support/catch.hpp"
 #include "support/counting.hpp"
+#include "support/exceptions.hpp"
 #include "support/flavour.hpp"
 
 #include <memory>
@@ -297,12 +298,15 @@ TEST_CASE(WEAKREF_FLAVOUR "finalizer: on_death does not count as a weak observer
     CHECK(w.expired());
 }
 
-TEST_CASE(WEAKREF_FLAVOUR "on_death: an empty ref throws std::invalid_argument", "[finalizer]") {
+#if WEAKREF_TEST_HAS_EXCEPTIONS
+TEST_CASE(WEAKREF_FLAVOUR "on_death: an empty ref throws std::invalid_argument",
+          "[needs-exceptions][finalizer]") {
     wr::ref<int> empty;
     int runs = 0;
     REQUIRE_THROWS_AS(wr::on_death(empty, [&] { ++runs; }), std::invalid_argument);
     CHECK(runs == 0);
 }
+#endif
 
 TEST_CASE(WEAKREF_FLAVOUR "on_death: works through a handle to a base", "[finalizer]") {
     struct base {

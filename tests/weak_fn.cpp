@@ -2,6 +2,7 @@
 // Behaviour of weak_fn with any callable and bound arguments (methods alone: proxy_weak_fn.cpp).
 #include "support/catch.hpp"
 #include "support/counting.hpp"
+#include "support/exceptions.hpp"
 #include "support/flavour.hpp"
 
 #include <functional>
@@ -321,9 +322,10 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_fn: bound arguments live as long as the weak_fn,
     CHECK(scope.alive() == 0); // destroyed with the weak_fn
 }
 
+#if WEAKREF_TEST_HAS_EXCEPTIONS
 TEST_CASE(WEAKREF_FLAVOUR "weak_fn: an exception from the callable reaches the caller and "
                           "releases the referent",
-          "[weak_fn]") {
+          "[needs-exceptions][weak_fn]") {
     wrtest::count_scope<bound_counted> scope;
     auto r = wr::make_ref<bound_counted>(1);
     auto f = wr::weak_fn(r, [](bound_counted&, bool fail) {
@@ -338,6 +340,7 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_fn: an exception from the callable reaches the c
     r.reset();
     CHECK(scope.alive() == 0);
 }
+#endif
 
 TEST_CASE(WEAKREF_FLAVOUR "weak_fn: a ref<const T> gives the callable a const T&", "[weak_fn]") {
     auto r = wr::make_ref<widget>();

@@ -3,6 +3,7 @@
 #include "support/catch.hpp"
 #include "support/containers.hpp"
 #include "support/counting.hpp"
+#include "support/exceptions.hpp"
 #include "support/flavour.hpp"
 
 #include <cstddef>
@@ -335,8 +336,9 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_interner: a chain of interned objects each holdi
 // --- Failures
 // --------------------------------------------------------------------------------------
 
+#if WEAKREF_TEST_HAS_EXCEPTIONS
 TEST_CASE(WEAKREF_FLAVOUR "weak_interner: a constructor that throws leaves the interner unchanged",
-          "[weak_interner][exceptions]") {
+          "[needs-exceptions][weak_interner][exceptions]") {
     using value = wrtest::throwing_ctor<name_tag>;
     struct value_hash {
         std::size_t operator()(const value& v) const noexcept {
@@ -360,10 +362,12 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_interner: a constructor that throws leaves the i
     CHECK(r->member.value == 5);
     CHECK(n.size() == 1);
 }
+#endif
 
+#if WEAKREF_TEST_HAS_EXCEPTIONS
 TEST_CASE(WEAKREF_FLAVOUR "weak_interner: a hash or key equality that throws leaves the interner "
                           "unchanged",
-          "[weak_interner][exceptions]") {
+          "[needs-exceptions][weak_interner][exceptions]") {
     struct tag {};
     wr::weak_interner<int, wrtest::flaky_hash<tag>, wrtest::flaky_equal<tag>> n;
     wrtest::disarm_at_exit<tag> disarm;
@@ -377,6 +381,7 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_interner: a hash or key equality that throws lea
     CHECK(n.intern(1) == one);
     CHECK(n.size() == 1);
 }
+#endif
 
 // --- Copies and moves
 // --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include "support/catch.hpp"
 #include "support/containers.hpp"
 #include "support/counting.hpp"
+#include "support/exceptions.hpp"
 #include "support/flavour.hpp"
 #include "support/removals.hpp"
 
@@ -669,8 +670,9 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: clear empties the map and leaves the 
     CHECK(never_used.empty());
 }
 
+#if WEAKREF_TEST_HAS_EXCEPTIONS
 TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: an empty ref as a value throws std::invalid_argument",
-          "[weak_value_map]") {
+          "[needs-exceptions][weak_value_map]") {
     item_map m;
     auto a = wr::make_ref<item>(1);
     m.insert(1, a);
@@ -682,6 +684,7 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: an empty ref as a value throws std::i
     CHECK(m.size() == 1);
     CHECK(m.get(1) == a);
 }
+#endif
 
 TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: weak_count counts the entries; use_count is untouched",
           "[weak_value_map]") {
@@ -752,6 +755,7 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: get_or_insert from inside make: same 
     auto a = wr::make_ref<item>(1);
     auto b = wr::make_ref<item>(2);
 
+#if WEAKREF_TEST_HAS_EXCEPTIONS
     SECTION("the inner call for the same key throws; the outer call goes on") {
         bool threw = false;
         auto got = m.get_or_insert(1, [&] {
@@ -777,6 +781,7 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: get_or_insert from inside make: same 
         CHECK(m.empty());
         CHECK(m.get_or_insert(1, [&] { return b; }) == b);
     }
+#endif
     SECTION("another key inside make") {
         auto got = m.get_or_insert(1, [&] {
             CHECK(m.get_or_insert(2, [&] { return b; }) == b);
@@ -798,9 +803,10 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: get_or_insert from inside make: same 
     }
 }
 
+#if WEAKREF_TEST_HAS_EXCEPTIONS
 TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a throwing make leaves the map unchanged and leaks "
                           "nothing",
-          "[weak_value_map][get_or_insert][exceptions]") {
+          "[needs-exceptions][weak_value_map][get_or_insert][exceptions]") {
     wrtest::count_scope<item> scope;
     item_map m;
     auto a = wr::make_ref<item>(1);
@@ -824,6 +830,7 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a throwing make leaves the map unchan
     CHECK(m.get_or_insert(1, failing) == a); // a hit never runs make
     CHECK(runs == 2);
 }
+#endif
 
 // --- Heterogeneous lookup -----------------------------------------------------------------------
 
@@ -872,8 +879,9 @@ struct equal_fault {};
 struct key_copy_tag {};
 } // namespace
 
+#if WEAKREF_TEST_HAS_EXCEPTIONS
 TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a throwing hash leaves the map unchanged",
-          "[weak_value_map][exceptions]") {
+          "[needs-exceptions][weak_value_map][exceptions]") {
     using fault = wrtest::fault<hash_fault>;
     wrtest::disarm_at_exit<hash_fault> disarm;
     wr::weak_value_map<int, item, wrtest::flaky_hash<hash_fault>> m;
@@ -911,9 +919,11 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a throwing hash leaves the map unchan
     unchanged();
     CHECK(m.get_or_insert(2, [&] { return b; }) == b);
 }
+#endif
 
+#if WEAKREF_TEST_HAS_EXCEPTIONS
 TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a throwing key-equal leaves the map unchanged",
-          "[weak_value_map][exceptions]") {
+          "[needs-exceptions][weak_value_map][exceptions]") {
     using fault = wrtest::fault<equal_fault>;
     wrtest::disarm_at_exit<equal_fault> disarm;
     // Every key hashes alike, so that each lookup compares keys.
@@ -957,10 +967,12 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a throwing key-equal leaves the map u
     CHECK(m.get_or_insert(2, [&] { return b; }) == b);
     CHECK(m.size() == 2);
 }
+#endif
 
+#if WEAKREF_TEST_HAS_EXCEPTIONS
 TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a key-equal that throws after make ran leaves the map "
                           "unchanged and the key free",
-          "[weak_value_map][exceptions][get_or_insert]") {
+          "[needs-exceptions][weak_value_map][exceptions][get_or_insert]") {
     using fault = wrtest::fault<equal_fault>;
     wrtest::disarm_at_exit<equal_fault> disarm;
     wr::weak_value_map<int, item, wrtest::flaky_hash<equal_fault, true>,
@@ -985,10 +997,12 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a key-equal that throws after make ra
     CHECK_NOTHROW(got = m.get_or_insert(2, [&] { return b; }));
     CHECK(got == b);
 }
+#endif
 
+#if WEAKREF_TEST_HAS_EXCEPTIONS
 TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a throwing key copy leaves the map unchanged and "
                           "leaks no key",
-          "[weak_value_map][exceptions]") {
+          "[needs-exceptions][weak_value_map][exceptions]") {
     using key = wrtest::flaky_key<key_copy_tag>;
     using fault = key::fault_type;
     using key_map = wr::weak_value_map<key, item, wrtest::flaky_key_hash<key_copy_tag>>;
@@ -1069,6 +1083,7 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a throwing key copy leaves the map un
     }
     CHECK(keys.alive() == 0);
 }
+#endif
 
 // --- Threads (thread-safe flavour) -------------------------------------------------------------
 
@@ -1628,6 +1643,7 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: get_or_emplace makes the value from i
     made.reset();
     CHECK(m.empty());
 
+#if WEAKREF_TEST_HAS_EXCEPTIONS
     SECTION("a throwing constructor leaves the map unchanged") {
         struct tag {};
         using fragile = wrtest::throwing_ctor<tag>;
@@ -1640,6 +1656,7 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: get_or_emplace makes the value from i
         CHECK(ok->member.value == 5);
         CHECK(f.get(1) == ok);
     }
+#endif
 }
 
 TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: value_refs are weak refs to the live values that keep "

@@ -5,6 +5,7 @@
 //
 // A program of its own (not part of weakref_tests_sync): replacing operator new is global.
 #include "support/catch.hpp"
+#include "support/exceptions.hpp"
 
 #include <weakref/weak_anchor.hpp>
 
@@ -25,13 +26,21 @@ std::atomic<long> news{0};
 std::atomic<long> deletes{0};
 std::atomic<long> bytes_newed{0};
 
-void* counted_new(std::size_t n) {
+/// The memory, counted, or null.
+void* counted_malloc(std::size_t n) noexcept {
     void* p = std::malloc(n != 0 ? n : 1);
-    if (p == nullptr) {
-        throw std::bad_alloc();
+    if (p != nullptr) {
+        news.fetch_add(1, std::memory_order_relaxed);
+        bytes_newed.fetch_add(static_cast<long>(n), std::memory_order_relaxed);
     }
-    news.fetch_add(1, std::memory_order_relaxed);
-    bytes_newed.fetch_add(static_cast<long>(n), std::memory_order_relaxed);
+    return p;
+}
+
+void* counted_new(std::size_t n) {
+    void* p = counted_malloc(n);
+    if (p == nullptr) {
+        WRTEST_THROW(std::bad_alloc()); // without exceptions: the end, as libstdc++'s new
+    }
     return p;
 }
 
@@ -47,18 +56,10 @@ void counted_delete(void* p) noexcept {
 void* operator new(std::size_t n) { return counted_new(n); }
 void* operator new[](std::size_t n) { return counted_new(n); }
 void* operator new(std::size_t n, const std::nothrow_t& /*unused*/) noexcept {
-    try {
-        return counted_new(n);
-    } catch (...) {
-        return nullptr;
-    }
+    return counted_malloc(n);
 }
 void* operator new[](std::size_t n, const std::nothrow_t& /*unused*/) noexcept {
-    try {
-        return counted_new(n);
-    } catch (...) {
-        return nullptr;
-    }
+    return counted_malloc(n);
 }
 void operator delete(void* p) noexcept { counted_delete(p); }
 void operator delete[](void* p) noexcept { counted_delete(p); }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "counting.hpp"
+#include "exceptions.hpp"
 #include "flavour.hpp"
 
 #include <algorithm>
@@ -43,7 +44,7 @@ template <class Tag> struct fault {
         }
         if (n == 0) {
             left().store(-1);
-            throw injected_failure();
+            WRTEST_THROW(injected_failure());
         }
         left().store(n - 1);
     }

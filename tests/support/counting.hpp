@@ -2,6 +2,8 @@
 // Test subjects that count their instances and allocators that count their allocations.
 #pragma once
 
+#include "exceptions.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -86,12 +88,12 @@ template <class Tag = void> struct throwing_ctor {
 
     explicit throwing_ctor(bool fail, int v = 0) : member(v) {
         if (fail) {
-            throw construction_failed();
+            WRTEST_THROW(construction_failed());
         }
     }
     throwing_ctor(const throwing_ctor& other) : member(other.member) {
         if (fail_copies().load()) {
-            throw construction_failed();
+            WRTEST_THROW(construction_failed());
         }
     }
     throwing_ctor& operator=(const throwing_ctor&) = default;
@@ -173,7 +175,7 @@ private:
 namespace detail {
 template <class T> T* allocate_for(alloc_stats& stats, std::size_t n) {
     if (stats.fail_next.exchange(false)) {
-        throw std::bad_alloc();
+        WRTEST_THROW(std::bad_alloc());
     }
     const std::size_t bytes = n * sizeof(T);
     void* p = nullptr;

@@ -5,6 +5,7 @@
 #include "support/catch.hpp"
 #include "support/containers.hpp"
 #include "support/counting.hpp"
+#include "support/exceptions.hpp"
 #include "support/removals.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
@@ -332,9 +333,10 @@ TEST_CASE("threads: a slow weak_key_map get_or_insert factory blocks no other ke
     CHECK(m.get(slow) == 1234L);
 }
 
+#if WEAKREF_TEST_HAS_EXCEPTIONS
 TEST_CASE("threads: a weak_key_map get_or_insert factory that throws reaches its caller, and the "
           "waiting callers then run one factory",
-          "[threads][weak_key_map][get_or_insert][hazard-11]") {
+          "[needs-exceptions][threads][weak_key_map][get_or_insert][hazard-11]") {
     wrtest::watchdog dog("a weak_key_map factory that throws");
     problems bad;
     constexpr int threads = 4;
@@ -398,6 +400,7 @@ TEST_CASE("threads: a weak_key_map get_or_insert factory that throws reaches its
     INFO(bad.summary());
     CHECK(bad.count() == 0);
 }
+#endif
 
 TEST_CASE("threads: get_or_emplace racing on one key constructs one value",
           "[threads][weak_value_map][get_or_emplace][hazard-11]") {

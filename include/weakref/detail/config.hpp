@@ -46,10 +46,30 @@
 #endif
 #endif
 
-/// How weakref raises an exception. With exceptions, `throw e`. Without (-fno-exceptions),
-/// the program ends with the exception's message on stderr (weakref::detail::no_exceptions,
-/// which calls std::abort). Define WEAKREF_THROW(e) before including weakref to route every
-/// throw elsewhere; a replacement must not return.
+/// How weakref raises an exception. With exceptions, `throw e`. Without (-fno-exceptions), the
+/// program ends: weakref::detail::no_exceptions prints
+/// `weakref: exception with exceptions disabled: <e.what()>` to stderr and calls std::abort().
+///
+/// To handle it yourself, as with Boost's BOOST_NO_EXCEPTIONS, define WEAKREF_THROW_HANDLER for
+/// the whole program (on the command line: every translation unit must agree) and define, once,
+///
+///     void weakref::throw_handler(const std::exception& e) { /* report e.what(), then end */ }
+///
+/// Without exceptions weakref calls it, in place of the message above, where it would throw;
+/// should it return, weakref calls std::abort(). With exceptions the macro changes nothing
+/// (weakref throws), so one handler serves both builds of a program.
+///
+/// To route every throw elsewhere in every build, define WEAKREF_THROW(e) before including
+/// weakref; a replacement must not return.
+#ifdef WEAKREF_THROW_HANDLER
+#include <exception>
+namespace weakref {
+/// Called, where weakref would throw `e`, when exceptions are off and WEAKREF_THROW_HANDLER
+/// is defined. Declared by weakref, defined by the user; may run on any thread.
+void throw_handler(const std::exception& e);
+} // namespace weakref
+#endif
+
 #ifndef WEAKREF_THROW
 #if WEAKREF_HAS_EXCEPTIONS
 #define WEAKREF_THROW(e) throw e
@@ -114,10 +134,15 @@ namespace weakref::detail {
     std::abort();
 }
 
-/// What WEAKREF_THROW does without exceptions: the exception's message, then std::abort().
+/// What WEAKREF_THROW does without exceptions: the user's weakref::throw_handler if
+/// WEAKREF_THROW_HANDLER is defined, else the exception's message; then std::abort().
 template <class E> [[noreturn]] void no_exceptions(const E& e) noexcept {
+#ifdef WEAKREF_THROW_HANDLER
+    ::weakref::throw_handler(e);
+#else
     std::fprintf(stderr, "weakref: exception with exceptions disabled: %s\n", e.what());
-    std::abort();
+#endif
+    std::abort(); // also after a handler that returned: the caller cannot go on
 }
 
 } // namespace weakref::detail

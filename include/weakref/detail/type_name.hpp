@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <type_traits>
 
 #if WEAKREF_HAS_RTTI
 #include <cstdlib>
@@ -53,6 +54,18 @@ template <class T> const char* signature_of() noexcept {
 #endif
 }
 
+/// `name` with GCC's `{anonymous}` spelt as the demangler and Clang spell it,
+/// `(anonymous namespace)`, so that a name reads the same with and without RTTI.
+inline std::string spell_anonymous(std::string name) {
+    const std::string gcc = "{anonymous}";
+    const std::string usual = "(anonymous namespace)";
+    for (std::size_t at = name.find(gcc); at != std::string::npos;
+         at = name.find(gcc, at + usual.size())) {
+        name.replace(at, gcc.size(), usual);
+    }
+    return name;
+}
+
 inline std::string name_in_signature(const std::string& signature) {
     const std::string marker = "T = ";
     const std::size_t at = signature.find(marker);
@@ -70,18 +83,18 @@ inline std::string name_in_signature(const std::string& signature) {
         } else if ((c == '>' || c == ')') && depth > 0) {
             --depth;
         } else if ((c == ';' || c == ']') && depth == 0) {
-            return signature.substr(start, i - start);
+            return spell_anonymous(signature.substr(start, i - start));
         } else if (c == ']') {
             --depth;
         }
     }
-    return signature.substr(start);
+    return spell_anonymous(signature.substr(start));
 }
 
 /// The name of `T` (from the compiler's function signature, not typeid), computed once per
-/// type.
+/// type. Without const or volatile, as typeid names it.
 template <class T> const std::string& type_name() {
-    static const std::string name = name_in_signature(signature_of<T>());
+    static const std::string name = name_in_signature(signature_of<std::remove_cv_t<T>>());
     return name;
 }
 
