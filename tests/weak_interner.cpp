@@ -29,8 +29,6 @@ struct name {
     name& operator=(name&&) = default;
     ~name() = default;
 
-    friend bool operator==(const name& a, const name& b) noexcept { return a.text == b.text; }
-
     std::string text;
     wrtest::counted<name_tag> count;
 };
