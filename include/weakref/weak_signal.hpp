@@ -47,6 +47,7 @@ template <> struct signal_locks<local_policy> {
 
 template <class Policy> struct signal_core;
 template <class Policy> struct signal_snapshot;
+template <class Policy> struct signal_calls;
 
 // --- One connection ------------------------------------------------------------------------------
 
@@ -145,13 +146,7 @@ template <class Policy> struct connection_node : death_hook<Policy> {
     }
 
     /// The callable goes, then the weak unit on the subscriber's block, then waiters are told.
-    void retire() noexcept {
-        ops_->drop(this);
-        subscriber_block()->release_weak();
-        // release: a scoped_connection waiting on another thread sees the callable (and its
-        // captures) destroyed before it returns.
-        word_.fetch_or(dropped, std::memory_order_release);
-    }
+    void retire() noexcept;
 
     signal_core<Policy>* const core_; // one reference held for the node's life
     void* const object_;              // the subscriber (the block is just below it)
@@ -472,9 +467,29 @@ template <class Policy> struct signal_calls {
     }
 };
 
+template <class Policy> void connection_node<Policy>::retire() noexcept {
+    if constexpr (Policy::thread_safe) {
+        // The callable's destruction counts as a call of this node on this thread: a
+        // scoped_connection of this very connection that it destroys (a callable that owns
+        // its own connection) must not wait for the destruction it runs inside, which sets
+        // `dropped` only after it returns (see wait_retired).
+        typename signal_calls<Policy>::frame frame{this, signal_calls<Policy>::active};
+        signal_calls<Policy>::active = &frame;
+        ops_->drop(this);
+        signal_calls<Policy>::active = frame.outer;
+    } else {
+        ops_->drop(this);
+    }
+    subscriber_block()->release_weak();
+    // release: a scoped_connection waiting on another thread sees the callable (and its
+    // captures) destroyed before it returns.
+    word_.fetch_or(dropped, std::memory_order_release);
+}
+
 /// Waits until connection `n`, ended, has no call in flight on another thread and its callable
 /// is destroyed; returns at once where only calls of it on this thread remain (it is destroyed
-/// when the last of them returns), or where this thread is running the death that ended it.
+/// when the last of them returns), where this thread is destroying that callable (retire), or
+/// where this thread is running the death that ended it.
 template <class Policy> void wait_retired(const connection_node<Policy>* n) noexcept {
     using node = connection_node<Policy>;
     if constexpr (Policy::thread_safe) {
