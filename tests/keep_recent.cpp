@@ -166,6 +166,33 @@ TEST_CASE(WEAKREF_FLAVOUR "keep_recent: erase, take and erase_if drop the value 
     CHECK(live_keys(m) == std::vector<int>{4});
 }
 
+TEST_CASE(WEAKREF_FLAVOUR "keep_recent: erase_if drops a value its predicate put into a tier "
+                          "turned on meanwhile",
+          "[keep_recent]") {
+    // erase_if took its hold on the tier before keep_recent was first called: the predicate
+    // (user code, no lock held) turns it on and reads the keys about to be erased.
+    wr::weak_value_map<int, item> m;
+    items made;
+    wr::ref<item> one = wr::make_ref<item>(1);
+    wr::ref<item> two = wr::make_ref<item>(2);
+    m.insert(1, one);
+    m.insert(2, two);
+    bool first = true;
+    CHECK(m.erase_if([&](int /*key*/, const item& /*value*/) {
+        if (first) {
+            first = false;
+            m.keep_recent(64);
+            CHECK(m.get(1) == one); // both into the tier
+            CHECK(m.get(2) == two);
+        }
+        return true;
+    }) == 2);
+    one.reset();
+    two.reset();
+    CHECK(made.alive() == 0); // the tier let both go with their entries
+    CHECK(m.empty());
+}
+
 TEST_CASE(WEAKREF_FLAVOUR "keep_recent: an assignment drops the value it replaces from the tier",
           "[keep_recent]") {
     wr::weak_value_map<int, item> m;

@@ -47,6 +47,7 @@ template <> struct signal_locks<local_policy> {
 
 template <class Policy> struct signal_core;
 template <class Policy> struct signal_snapshot;
+template <class Policy> struct signal_calls;
 
 // --- One connection ------------------------------------------------------------------------------
 
@@ -145,13 +146,7 @@ template <class Policy> struct connection_node : death_hook<Policy> {
     }
 
     /// The callable goes, then the weak unit on the subscriber's block, then waiters are told.
-    void retire() noexcept {
-        ops_->drop(this);
-        subscriber_block()->release_weak();
-        // release: a scoped_connection waiting on another thread sees the callable (and its
-        // captures) destroyed before it returns.
-        word_.fetch_or(dropped, std::memory_order_release);
-    }
+    void retire() noexcept;
 
     signal_core<Policy>* const core_; // one reference held for the node's life
     void* const object_;              // the subscriber (the block is just below it)
@@ -167,9 +162,11 @@ template <class Policy> struct connection_node : death_hook<Policy> {
     signal_snapshot<Policy>* stale_ = nullptr;
     typename Policy::template cell<word_type> word_{0};
     typename Policy::template cell<std::size_t> refs_{1};
-    // The thread that runs the death, for a scoped_connection destroyed by user code of that
-    // same death (which must not wait for it). Written before `dead` is set.
-    typename Policy::template cell<typename Policy::thread_id> dying_on_{};
+    // The thread that ended the connection and retires it after user code may have run: the
+    // death's (written before `dead` is set), or disconnect_all's for the nodes it retires
+    // itself (written after the end, by that thread, which alone compares it with its own id
+    // meanwhile). A scoped_connection destroyed by that user code on that thread must not wait.
+    typename Policy::template cell<typename Policy::thread_id> ends_on_{};
 };
 
 /// The part of a node that knows the signal's arguments: how to call the subscriber.
@@ -384,6 +381,12 @@ template <class Policy> struct signal_core : hook_sink<Policy> {
                 if (c->subscriber_block()->detach(c) == detach_result::detached) {
                     unlink(c);
                     c->retires_ = c->end(0);
+                    if (c->retires_) {
+                        // relaxed: read by this thread only, in a callable's destruction below
+                        // (a scoped_connection of this batch must not wait for this loop);
+                        // other threads read another id than theirs either way.
+                        c->ends_on_.store(Policy::this_thread(), std::memory_order_relaxed);
+                    }
                     c->after_ = ended;
                     ended = c;
                 }
@@ -413,7 +416,7 @@ template <class Policy> struct signal_core : hook_sink<Policy> {
         writer_guard lock(core->writers_);
         WEAKREF_ASSERT(n->listed_, "a dying subscriber's connection missing from its signal");
         core->unlink(n);
-        n->dying_on_.store(Policy::this_thread(), std::memory_order_relaxed);
+        n->ends_on_.store(Policy::this_thread(), std::memory_order_relaxed);
         n->retires_ = n->end(node::dead);
         n->stale_ = core->take_cache();
         return true; // pass 2: the callable's destruction and the references
@@ -484,9 +487,29 @@ template <class Policy> struct signal_calls {
     }
 };
 
+template <class Policy> void connection_node<Policy>::retire() noexcept {
+    if constexpr (Policy::thread_safe) {
+        // The callable's destruction counts as a call of this node on this thread: a
+        // scoped_connection of this very connection that it destroys (a callable that owns
+        // its own connection) must not wait for the destruction it runs inside, which sets
+        // `dropped` only after it returns (see wait_retired).
+        typename signal_calls<Policy>::frame frame{this, signal_calls<Policy>::active};
+        signal_calls<Policy>::active = &frame;
+        ops_->drop(this);
+        signal_calls<Policy>::active = frame.outer;
+    } else {
+        ops_->drop(this);
+    }
+    subscriber_block()->release_weak();
+    // release: a scoped_connection waiting on another thread sees the callable (and its
+    // captures) destroyed before it returns.
+    word_.fetch_or(dropped, std::memory_order_release);
+}
+
 /// Waits until connection `n`, ended, has no call in flight on another thread and its callable
 /// is destroyed; returns at once where only calls of it on this thread remain (it is destroyed
-/// when the last of them returns), or where this thread is running the death that ended it.
+/// when the last of them returns), where this thread is destroying that callable (retire), or
+/// where this thread is running the death or disconnect_all that ended it (and retires it).
 template <class Policy> void wait_retired(const connection_node<Policy>* n) noexcept {
     using node = connection_node<Policy>;
     if constexpr (Policy::thread_safe) {
@@ -496,9 +519,11 @@ template <class Policy> void wait_retired(const connection_node<Policy>* n) noex
             if ((w & node::dropped) != 0) {
                 return;
             }
-            if ((w & node::dead) != 0 &&
-                n->dying_on_.load(std::memory_order_relaxed) == Policy::this_thread()) {
-                return; // inside user code of that death, which destroys the callable later
+            // relaxed: written by this thread, or before the `dead` that the acquire above read.
+            if ((w & node::retired) != 0 &&
+                n->ends_on_.load(std::memory_order_relaxed) == Policy::this_thread()) {
+                return; // inside user code of the death or disconnect_all that ended it, which
+                        // destroys the callable later
             }
             const std::size_t mine = signal_calls<Policy>::here(n);
             if (mine != 0 && (w & node::calls_mask) <= mine) {

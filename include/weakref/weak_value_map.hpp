@@ -306,7 +306,7 @@ public:
         // From here on only locals are used, never `this`: the listener, told of an erase, may
         // destroy the map. The table is pinned; the key equality is copied.
         typename table::pin held(*t);
-        const typename recent_tier<V, Policy>::holder kept(recent_);
+        const typename recent_tier<V, Policy>::holder kept(recent_); // makes the lists: throws
         const KeyEqual equal = equal_;
         std::size_t erased = 0;
         for (shard& s : *t) {
@@ -342,7 +342,8 @@ public:
     void clear() noexcept {
         // The listener (told `cleared`) and the deaths of values the tier lets go may destroy
         // the map: from here on only the held table and lists are used, never `this`.
-        const typename recent_tier<V, Policy>::holder kept(recent_);
+        using tier = recent_tier<V, Policy>;
+        const typename tier::holder kept(recent_, typename tier::existing_only{});
         if (table* t = table_.get()) {
             typename table::pin held(*t);
             t->clear(removal_cause::cleared);
@@ -637,9 +638,11 @@ private:
                         // that death now finds nothing to remove, so its notice is given here.
                         old_died = was_dead;
                         added = was_dead;
-                        if (replaced && WEAKREF_UNLIKELY(recent_.active())) {
-                            // Alive while the tier holds it: no other object at its address.
-                            unkept = recent_.forget(shard_index(t, h), previous);
+                        if (replaced) {
+                            // Whatever n is now: a use may have just put it into the tier
+                            // (see recent_tier::forget_removed). Its block is held until the
+                            // graveyard's grace period: no other object at its address.
+                            unkept = recent_.forget_removed(shard_index(t, h), previous);
                         }
                     } else {
                         table::reserve_one(s, grave);
@@ -706,23 +709,26 @@ private:
     }
 
     template <class Q> bool erase_impl(const Q& key) {
-        if (WEAKREF_UNLIKELY(recent_.active())) {
-            // The value leaves keep_recent's tier too: take() does both, and its result (which
-            // may be the last ref) is dropped here, after every lock.
-            return static_cast<bool>(take_impl(key));
-        }
         table* t = table_.get();
         if (t == nullptr) {
             return false;
         }
         const std::size_t h = hash_of(key);
         shard& s = t->shard_for(h);
+        // keep_recent's ref to the value, if the tier holds it: dropped after every lock.
+        mapped_type unkept;
         graveyard grave(*t, removal_cause::erased);
         guard lock(s.mutex);
         entry* e = table::find(s, h, matcher(key));
         // A value that died, whose death has not yet taken the entry, is left to that death:
         // it is not live, so erase returns false and the death tells `died`.
-        return e != nullptr && !e->block()->expired() && t->remove(s, e, grave);
+        if (e == nullptr || e->block()->expired() || !t->remove(s, e, grave)) {
+            return false;
+        }
+        // The value leaves keep_recent's tier too, whatever n is now (a use may have just put
+        // it there: see recent_tier::forget_removed). The buried entry holds its block.
+        unkept = recent_.forget_removed(shard_index(*t, h), e->value());
+        return true;
     }
 
     /// Erases `key`'s entry from `t` if it still refers to `value` (erase_if's second step).
@@ -752,8 +758,9 @@ private:
             out = table::template lock_referent<V>(*e);
             if (out && !t->remove(s, e, grave)) {
                 out = mapped_type(); // dying: not ours to hand out (not the last ref: safe)
-            } else if (out && WEAKREF_UNLIKELY(recent_.active())) {
-                unkept = recent_.forget(shard_index(*t, h), out.get());
+            } else if (out) {
+                // Whatever n is now (see recent_tier::forget_removed).
+                unkept = recent_.forget_removed(shard_index(*t, h), out.get());
             }
         }
         return out;

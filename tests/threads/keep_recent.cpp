@@ -304,3 +304,61 @@ TEST_CASE("threads: values pushed out of the tier die on the reading thread and 
     CHECK(bad.count() == 0);
     CHECK(m.empty());
 }
+
+namespace {
+// An equality that, on threads that ask for it, stops inside the map's shard lock until told to
+// go on: it holds an erase between its decision about the tier and its removal of the entry.
+struct held_equal {
+    static inline thread_local bool holds = false;
+    static inline std::atomic<int> state{0}; // 1: an erase is held inside; 2: let it go
+    bool operator()(int a, int b) const {
+        if (holds && state.load() == 0) {
+            state.store(1);
+            while (state.load() != 2) {
+                std::this_thread::yield();
+            }
+        }
+        return a == b;
+    }
+};
+using held_map = weakref::weak_value_map<int, doc, std::hash<int>, held_equal>;
+
+/// keep_recent(n) turned on while `remove` (on another thread) is between its look at the tier
+/// and its removal of key 1, and a get putting the value into the tier meanwhile: the value
+/// must still leave the tier with the entry.
+template <class Remove> void removal_racing_keep_recent(const char* what, Remove remove) {
+    wrtest::watchdog dog(what);
+    docs counts;
+    held_map m;
+    ref<doc> v = make_ref<doc>(1);
+    const weak_ref<doc> w(v);
+    m.insert(1, v);
+    held_equal::state.store(0);
+    std::thread remover([&] {
+        held_equal::holds = true;
+        remove(m);
+    });
+    while (held_equal::state.load() != 1) {
+        std::this_thread::yield();
+    }
+    m.keep_recent(16);
+    CHECK(m.get(1) == v); // a lock-free lookup: the value goes into the tier
+    held_equal::state.store(2);
+    remover.join();
+    v = ref<doc>();
+    CHECK_FALSE(m.contains(1));
+    CHECK(w.expired()); // the tier let it go with its entry
+}
+} // namespace
+
+TEST_CASE("threads: an erase whose start saw no tier still takes its value out of it",
+          "[threads][keep_recent]") {
+    removal_racing_keep_recent("erase racing keep_recent", [](held_map& m) { m.erase(1); });
+}
+
+TEST_CASE("threads: an erase_if whose start saw no tier still takes its values out of it",
+          "[threads][keep_recent]") {
+    removal_racing_keep_recent("erase_if racing keep_recent", [](held_map& m) {
+        CHECK(m.erase_if([](int /*key*/, const doc& /*value*/) { return true; }) == 1);
+    });
+}

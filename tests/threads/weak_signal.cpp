@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -401,4 +402,66 @@ TEST_CASE("threads: the signal destroyed while its subscribers die and its handl
     CHECK(callables_left == 0);
     CHECK(subscribers_left == 0);
     CHECK(double_wins == 0);
+}
+
+TEST_CASE("threads: a callable that owns its own scoped_connection is destroyed without waiting "
+          "for itself",
+          "[threads][weak_signal]") {
+    // The callable holds the only owner of its connection's scoped_connection: when the
+    // connection ends (not by a death), this thread destroys the callable, and with it that
+    // scoped_connection, whose wait must not wait for the destruction it runs inside (the
+    // watchdog ends a hang).
+    wrtest::watchdog dog("a callable owning its scoped_connection", std::chrono::seconds(20));
+    auto sub = weakref::make_ref<subscriber>();
+    for (int how = 0; how < 3; ++how) {
+        auto sig = std::make_unique<weakref::weak_signal<void()>>();
+        auto own = std::make_shared<weakref::scoped_connection>();
+        const std::weak_ptr<weakref::scoped_connection> watch(own);
+        const weakref::connection plain = sig->connect(sub, [own](subscriber&) {});
+        *own = weakref::scoped_connection(plain);
+        own.reset(); // the callable is the only owner now
+        sig->emit();
+        if (how == 0) {
+            CHECK(plain.disconnect());
+        } else if (how == 1) {
+            sig->disconnect_all();
+        } else {
+            sig.reset();
+        }
+        CHECK_FALSE(plain.alive());
+        CHECK(watch.expired()); // the callable, and the scoped_connection it owned, are gone
+    }
+}
+
+TEST_CASE("threads: disconnect_all and the signal's destruction retire a callable that owns "
+          "another connection of the batch",
+          "[threads][weak_signal]") {
+    // B is connected first, A second; A's callable owns B's scoped_connection. Ending both at
+    // once retires A first (the batch runs newest first): its callable's destruction destroys
+    // B's scoped_connection, which must not wait for the loop it runs inside to retire B (the
+    // watchdog ends a hang).
+    wrtest::watchdog dog("a callable owning a scoped_connection of its batch",
+                         std::chrono::seconds(20));
+    auto sub = weakref::make_ref<subscriber>();
+    for (int how = 0; how < 2; ++how) {
+        auto sig = std::make_unique<weakref::weak_signal<void()>>();
+        auto b_owner = std::make_shared<weakref::scoped_connection>(
+            sig->connect(sub, [](subscriber& s) { ++s.touched[0]; }));
+        const weakref::connection b = b_owner->get();
+        const std::weak_ptr<weakref::scoped_connection> watch(b_owner);
+        const weakref::connection a =
+            sig->connect(sub, [b_owner](subscriber& s) { ++s.touched[1]; });
+        b_owner.reset(); // A's callable is the only owner of B's scoped_connection
+        sig->emit();
+        if (how == 0) {
+            sig->disconnect_all();
+        } else {
+            sig.reset();
+        }
+        CHECK_FALSE(a.alive());
+        CHECK_FALSE(b.alive());
+        CHECK(watch.expired());
+    }
+    CHECK(sub->touched[0] == 2);
+    CHECK(sub->touched[1] == 2);
 }

@@ -328,8 +328,10 @@ public:
                 return;
             }
             auto* fresh = new block();
-            // acq_rel: release publishes the lists; acquire, on failure, sees the winner's.
-            if (block_.compare_exchange_strong(b, fresh, std::memory_order_acq_rel,
+            // seq_cst on success: release publishes the lists, and the lists' existence takes
+            // its place in the single order of forget_removed's and use()'s fences (see there).
+            // acquire on failure: sees the winner's lists.
+            if (block_.compare_exchange_strong(b, fresh, std::memory_order_seq_cst,
                                                std::memory_order_acquire)) {
                 b = fresh;
             } else {
@@ -368,7 +370,10 @@ public:
     /// noexcept: memory for the list that runs out keeps fewer values.
     template <class StillMapped>
     void use(std::size_t i, const value_ref& v, StillMapped&& still_mapped) const noexcept {
-        block* b = block_.load(std::memory_order_acquire);
+        // seq_cst: this load synchronizes with set_capacity's seq_cst CAS as seq_cst operations
+        // both, so that the lists' creation strongly happens before the fence below (the
+        // argument at forget_removed needs it); otherwise an acquire.
+        block* b = block_.load(std::memory_order_seq_cst);
         if (b == nullptr) {
             return;
         }
@@ -385,8 +390,13 @@ public:
         if constexpr (Policy::thread_safe) {
             // The remover took v off the list under this lock after unlinking the entry; an
             // insertion that came later in the lock's order therefore sees the entry gone.
-            if (inserted && !still_mapped()) {
-                value_ref again = forget(i, v.get());
+            // A remover that found no lists did not take it off: the fence pairs with its
+            // fence in forget_removed, so that it saw the lists or this check sees its unlink.
+            if (inserted) {
+                store_load_fence(); // (none in TSan builds, which do not model fences)
+                if (!still_mapped()) {
+                    value_ref again = forget(i, v.get());
+                }
             }
         } else {
             static_cast<void>(inserted);
@@ -401,18 +411,48 @@ public:
         return take_from(block_.load(std::memory_order_acquire), i, v);
     }
 
+    /// forget() for a remover that has just unlinked `v`'s entry (an erase, a take, an
+    /// assignment), whatever n is now: a use on another thread may have put `v` into lists made
+    /// a moment ago, after this remover's look at n. `v`'s block is held by the entry (so no
+    /// other value is at its address). May be called under a shard lock of the map.
+    [[nodiscard]] value_ref forget_removed(std::size_t i, const void* v) const noexcept {
+        if constexpr (Policy::thread_safe) {
+            // seq_cst fence, after the unlink and before the look at the lists; it pairs with
+            // the fence use() runs after an insertion, before its recheck of the entry. In the
+            // single order S of seq_cst operations, either this fence comes first (then the
+            // recheck, after the other fence, sees the unlink, and use() lets v go itself), or
+            // use()'s fence does (then the lists' seq_cst creation, which strongly happens
+            // before use()'s fence, precedes this fence in S, and the load below sees them:
+            // take_from then takes v off, or finds the insertion not yet made, which then
+            // comes after this unlink in the lists' lock order and sees it at the recheck).
+            // TSan builds, which do not model fences, have none (see store_load_fence).
+            store_load_fence();
+        }
+        return take_from(block_.load(std::memory_order_acquire), i, v);
+    }
+
     /// Lets every value go (released outside every lock); n stays. A value let go may die and
     /// its death destroy the map: the map calls holder::clear_all() on lists it holds instead.
     void clear() noexcept {
-        const holder lists(*this);
+        const holder lists(*this, existing_only{});
         lists.clear_all();
     }
+
+    /// Tag of holder's constructor that makes no lists.
+    struct existing_only {};
 
     /// The lists, held for a member that drops values after the map may have been destroyed
     /// (erase_if, whose listener may destroy the map).
     class holder {
     public:
-        explicit holder(const recent_tier& t) noexcept
+        /// Makes the lists if there are none yet (throws std::bad_alloc): a use may put a
+        /// value into lists made after this holder was, which the holder, used where the map
+        /// may be gone, could not reach.
+        explicit holder(recent_tier& t) : block_(t.lists()) { block_->add_holder(); }
+        /// Holds the lists that exist now, if any (clear: a use after this look is a use after
+        /// the clear). relaxed: the tier's own unit keeps the block alive until this one is
+        /// taken; each release is acq_rel, so the last holder frees it after every use.
+        holder(const recent_tier& t, existing_only /*unused*/) noexcept
             : block_(t.block_.load(std::memory_order_acquire)) {
             if (block_ != nullptr) {
                 block_->add_holder();
@@ -425,8 +465,9 @@ public:
                 block_->release();
             }
         }
-        /// forget() on the held lists; the ref it returns is released here (call it with no
-        /// lock held).
+        /// forget() on the held lists, which exist whatever n is; the ref it returns is
+        /// released here (call it with no lock held, after the entry's removal: the lists'
+        /// lock orders this after a use's insertion, or the use's recheck after the removal).
         void drop(std::size_t i, const void* v) const noexcept {
             value_ref out = take_from(block_, i, v);
         }
@@ -445,6 +486,22 @@ public:
     };
 
 private:
+    /// The lists, made (with every capacity 0) if there are none. Throws std::bad_alloc.
+    block* lists() {
+        block* b = block_.load(std::memory_order_acquire);
+        if (b != nullptr) {
+            return b;
+        }
+        auto* fresh = new block();
+        // seq_cst on success, acquire on failure: as in set_capacity.
+        if (block_.compare_exchange_strong(b, fresh, std::memory_order_seq_cst,
+                                           std::memory_order_acquire)) {
+            return fresh;
+        }
+        delete fresh;
+        return b;
+    }
+
     static value_ref take_from(block* b, std::size_t i, const void* v) noexcept {
         value_ref out;
         if (b == nullptr || v == nullptr) {
