@@ -15,6 +15,7 @@ compiler. The targets show PASS or MISS; --check makes a MISS the exit status (1
 
     tools/compile_time.py                  # g++ and clang++, 9 runs each
     tools/compile_time.py --runs 15 --compilers g++-12 --markdown
+    tools/compile_time.py --headers ref.hpp weakref.hpp --runs 15   # the targets alone
 """
 
 import argparse
@@ -33,10 +34,17 @@ BASELINE = "<memory> + <unordered_map>"
 TARGETS = {"weakref/ref.hpp": 1.2, "weakref/weakref.hpp": 1.8}
 
 
-def translation_units():
-    """(label, source text) for the baseline and each public header, targets first."""
+def translation_units(only=None):
+    """(label, source text) for the baseline and each public header (or those named in `only`,
+    e.g. ref.hpp), targets first."""
     units = [(BASELINE, "#include <memory>\n#include <unordered_map>\n")]
     headers = sorted(p.relative_to(INCLUDE).as_posix() for p in (INCLUDE / "weakref").glob("*.hpp"))
+    if only:
+        wanted = {h if h.startswith("weakref/") else f"weakref/{h}" for h in only}
+        unknown = wanted - set(headers)
+        if unknown:
+            raise SystemExit(f"compile_time: no such public header: {', '.join(sorted(unknown))}")
+        headers = [h for h in headers if h in wanted]
     headers.sort(key=lambda h: (h not in TARGETS, h))
     units += [(h, f"#include <{h}>\n") for h in headers]
     return units
@@ -125,6 +133,8 @@ def main():
     ap.add_argument("--std", default="c++17")
     ap.add_argument("--markdown", action="store_true", help="print Markdown tables")
     ap.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    ap.add_argument("--headers", nargs="+", metavar="HEADER",
+                    help="measure only these public headers (e.g. ref.hpp weakref.hpp)")
     ap.add_argument("extra", nargs="*", help="more compiler flags (after --)")
     args = ap.parse_args()
 
@@ -133,7 +143,7 @@ def main():
         print(f"compile_time: {c} not found; skipped", file=sys.stderr)
     if not compilers:
         return 2
-    units = translation_units()
+    units = translation_units(args.headers)
     with tempfile.TemporaryDirectory() as tmp:
         times, lines = measure(compilers, units, args.runs, args.std, args.extra, Path(tmp))
     misses = []

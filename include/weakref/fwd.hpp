@@ -2,7 +2,7 @@
 // Forward declarations of every public name, in both flavours.
 #pragma once
 
-#include <functional>
+#include "detail/function_objects.hpp"
 
 namespace weakref {
 

@@ -4,14 +4,14 @@
 
 #include "bad_weak_ref.hpp"
 #include "detail/control_block.hpp"
+#include "detail/function_objects.hpp"
 #include "detail/inplace_block.hpp"
 #include "detail/policy.hpp"
 #include "fwd.hpp"
 
 #include <cstddef>
-#include <functional>
+#include <iosfwd>
 #include <memory>
-#include <ostream>
 #include <type_traits>
 #include <typeinfo>
 #include <utility>

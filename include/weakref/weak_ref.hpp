@@ -2,12 +2,13 @@
 // weak_ref: the weak handle (Python's weakref.ref); printing; std::hash.
 #pragma once
 
+#include "detail/function_objects.hpp"
 #include "detail/type_name.hpp"
 #include "ref.hpp"
 
 #include <cinttypes>
 #include <cstdio>
-#include <ostream>
+#include <iosfwd>
 
 namespace weakref::detail {
 
