@@ -623,8 +623,10 @@ private:
 
 /// Owns a connection and ends it when destroyed (or assigned over). Where that subscriber's
 /// call is running on another thread at that moment, the destructor waits until it has returned
-/// and the callable (with its captures) is destroyed, unless it runs inside that call itself;
-/// it never waits for other subscribers' calls. Move-only.
+/// and the callable (with its captures) is destroyed, unless it runs inside that call itself,
+/// or inside the destruction of a callable whose connection the same thread is ending (a
+/// callable that owns its own scoped_connection, or one of the same disconnect_all); it never
+/// waits for other subscribers' calls. Move-only.
 ///
 /// The wait spins, then yields the processor, for as long as the call lasts: do not destroy a
 /// scoped_connection while holding a lock that its subscriber's call may take.
