@@ -120,6 +120,7 @@ int main() {
     constexpr int threads = 4;
     constexpr int clicks_per_thread = 10000;
     std::vector<std::thread> input;
+    input.reserve(threads);
     for (int t = 0; t < threads; ++t) {
         input.emplace_back([&scene, &clicks, t] {
             for (int n = 0; n < clicks_per_thread; ++n) {
@@ -135,7 +136,7 @@ int main() {
         thread.join();
     }
     const auto count = [](const long& c) { return c; };
-    check(clicks.visit(scene.widgets[0], count) == long{threads * clicks_per_thread},
+    check(clicks.visit(scene.widgets[0], count) == long{threads} * clicks_per_thread,
           "every toolbar click was counted");
     check(clicks.visit(scene.widgets[1], count) == long{threads * clicks_per_thread / 2},
           "every canvas click was counted");

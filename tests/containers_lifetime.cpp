@@ -87,7 +87,7 @@ long nosy_sizes = 0;
 
 struct nosy_key {
     explicit nosy_key(int v) : value(v) {}
-    nosy_key(const nosy_key& other) : value(other.value) {}
+    nosy_key(const nosy_key& other) = default;
     nosy_key(nosy_key&& other) noexcept : value(other.value) {}
     nosy_key& operator=(const nosy_key&) = default;
     ~nosy_key(); // below: it needs the map's type complete

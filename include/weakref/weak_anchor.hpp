@@ -360,7 +360,9 @@ public:
     /// Copy-and-swap: observes what `other` observes, then drops the old observation (the last
     /// observer of a dead generation frees its block). O(1).
     basic_observer& operator=(const basic_observer& other) noexcept {
-        basic_observer(other).swap(*this);
+        if (this != &other) {
+            basic_observer(other).swap(*this);
+        }
         return *this;
     }
     basic_observer& operator=(basic_observer&& other) noexcept {
@@ -505,7 +507,7 @@ public:
         if ((word & block_tag) == 0) {
             return; // no block: no observer, no pin
         }
-        block* b = reinterpret_cast<block*>(word & ~block_tag);
+        auto* b = reinterpret_cast<block*>(word & ~block_tag);
         const std::size_t pins = b->invalidate();
         if constexpr (Policy::thread_safe) {
             if (pins != 0) {
@@ -551,7 +553,7 @@ private:
         std::uintptr_t word = word_.load(std::memory_order_acquire);
         if ((word & block_tag) == 0) {
             // Units: the anchor's and the caller's.
-            block* fresh = new block(reinterpret_cast<value_type*>(word));
+            auto* fresh = new block(reinterpret_cast<value_type*>(word));
             // release on success: publishes the new block's fields to every observe() that
             // reads the word after us. acquire on failure: another observe() published its
             // block first, and we are about to use it.
@@ -563,7 +565,7 @@ private:
             delete fresh; // never seen by anyone
             WEAKREF_ASSERT((word & block_tag) != 0, "weak_anchor: observe() raced invalidate()");
         }
-        block* b = reinterpret_cast<block*>(word & ~block_tag);
+        auto* b = reinterpret_cast<block*>(word & ~block_tag);
         b->add_weak();
         return b;
     }

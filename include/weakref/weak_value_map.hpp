@@ -105,6 +105,7 @@ public:
     basic_weak_value_map() = default;
     /// An empty map that hashes and compares keys with copies of `hash` and `equal`. Throws
     /// what copying them throws. O(1).
+    // NOLINTNEXTLINE(modernize-pass-by-value): std::unordered_map has this signature
     explicit basic_weak_value_map(const Hash& hash, const KeyEqual& equal = KeyEqual())
         : hash_(hash), equal_(equal) {}
 
@@ -121,6 +122,7 @@ public:
     /// may use either map meanwhile. O(1).
     basic_weak_value_map(basic_weak_value_map&& other) noexcept(
         std::is_nothrow_copy_constructible_v<Hash>&& std::is_nothrow_copy_constructible_v<KeyEqual>)
+        // NOLINTNEXTLINE(performance-move-constructor-init): copied: a moved-from map stays usable
         : hash_(other.hash_), equal_(other.equal_), recent_(std::move(other.recent_)),
           table_(std::move(other.table_)) {}
     /// Replaces the entries by a copy of `other`'s, and the listener by a copy of its; the
@@ -769,6 +771,7 @@ private:
     /// The creation of one key: the key, built from the lookup type only when a creation is
     /// needed (std::string from std::string_view, say).
     struct value_creation : flight::node {
+        // NOLINTNEXTLINE(modernize-pass-by-value): Q is mostly not K (a view of a string key)
         template <class Q> explicit value_creation(const Q& k) : key(k) {}
         K key;
     };

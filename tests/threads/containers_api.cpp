@@ -590,8 +590,8 @@ TEST_CASE("threads: a weak_value_map listener is told each removal once, with it
         }
         for (int i = 0; i < keys_per_owner; ++i) {
             if (values[static_cast<std::size_t>(i)]) {
-                want[static_cast<std::size_t>(t * keys_per_owner + i)].push_back(
-                    {removal_cause::died, me, -1});
+                want[static_cast<std::size_t>(t) * keys_per_owner + static_cast<std::size_t>(i)]
+                    .push_back({removal_cause::died, me, -1});
             }
         }
         values.clear();
@@ -701,8 +701,8 @@ TEST_CASE("threads: a weak_key_map listener is handed each removed value once, w
         }
         for (int i = 0; i < keys_per_owner; ++i) {
             if (current[static_cast<std::size_t>(i)] >= 0 && keys[static_cast<std::size_t>(i)]) {
-                want[static_cast<std::size_t>(t * keys_per_owner + i)].push_back(
-                    {removal_cause::died, me, current[static_cast<std::size_t>(i)]});
+                want[static_cast<std::size_t>(t) * keys_per_owner + static_cast<std::size_t>(i)]
+                    .push_back({removal_cause::died, me, current[static_cast<std::size_t>(i)]});
             }
         }
         keys.clear();
@@ -784,8 +784,8 @@ TEST_CASE("threads: a weak_set listener is told each removal once, with its caus
         }
         for (int i = 0; i < keys_per_owner; ++i) {
             if (in[static_cast<std::size_t>(i)] && elements[static_cast<std::size_t>(i)]) {
-                want[static_cast<std::size_t>(t * keys_per_owner + i)].push_back(
-                    {removal_cause::died, me, -1});
+                want[static_cast<std::size_t>(t) * keys_per_owner + static_cast<std::size_t>(i)]
+                    .push_back({removal_cause::died, me, -1});
             }
         }
         elements.clear();

@@ -134,7 +134,10 @@ public:
     /// outlive static destruction. Exported (default visibility), so that shared libraries
     /// built with -fvisibility=hidden share one domain unless a version script hides it.
     WEAKREF_EXPORT static epoch_domain& instance() noexcept {
-        static epoch_domain* const domain = new epoch_domain();
+        // Never destroyed: threads may retire into it during static destruction. Out of memory
+        // here, at a process's first container lookup, ends the program (noexcept).
+        static auto* const domain =
+            new epoch_domain(); // NOLINT(bugprone-unhandled-exception-at-new)
         return *domain;
     }
 

@@ -36,7 +36,7 @@ public:
 
     /// Bytes of stack kept free below the deepest destruction weakref starts (an eighth of a
     /// small stack): room for the callbacks of a death at that depth, and for the queue.
-    static constexpr std::size_t reserve = 128 * 1024;
+    static constexpr std::size_t reserve = std::size_t{128} * 1024;
 
     /// Marks a death in progress on this thread for its lifetime. The outermost one, when it
     /// ends, runs what deeper deaths put off (first in, first out), so that every destructor
@@ -138,7 +138,8 @@ private:
 #endif
         if (bottom == 0 || bottom >= here) {
             // Unknown: assume 512 KiB below the first death on this thread.
-            bottom = here > 512 * 1024 ? here - 512 * 1024 : 0;
+            constexpr std::uintptr_t assumed = std::uintptr_t{512} * 1024;
+            bottom = here > assumed ? here - assumed : 0;
         }
         const std::uintptr_t room = here - bottom;
         // A small stack keeps an eighth of itself, a large one the reserve.
