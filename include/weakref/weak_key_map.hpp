@@ -173,6 +173,12 @@ private:
     using table = weak_table<entry, Policy>;
     using shard = typename table::shard;
     using graveyard = typename table::graveyard;
+    using flight = single_flight<Policy, shard, V>;
+    /// A get_or_insert in progress for one key. One type for every factory type: a shard's
+    /// creations are compared (and cast to this type) by every get_or_insert of the map.
+    struct key_creation : flight::node {
+        void* key = nullptr;
+    };
     using guard = std::lock_guard<typename table_locks<Policy>::mutex>;
 
 public:
@@ -287,10 +293,6 @@ public:
         const std::size_t h = identity_hash(object);
         table& t = table_.ensure();
         shard& s = t.shard_for(h);
-        using flight = single_flight<Policy, shard, V>;
-        struct key_creation : flight::node {
-            void* key = nullptr;
-        };
         return flight::get_or_create(
             s, h,
             [&]() -> std::optional<V> {
