@@ -316,8 +316,11 @@ TEST_CASE("threads: lock-free readers racing inserts, replacements, erasures, gr
         for (const auto& h : held) {
             expected += h ? 1 : 0;
         }
-        for (int spins = 0; map->size() != expected && spins < 100000; ++spins) {
-            std::this_thread::yield();
+        // A reader's snapshot or lookup may hold one of them a moment longer (its death then
+        // runs on the reader's thread): wait for the entries by time, not by a count of yields.
+        const auto settle = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (map->size() != expected && std::chrono::steady_clock::now() < settle) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
         bad.expect(map->size() == expected, "size() after the writer's deaths",
                    static_cast<long>(map->size()));
