@@ -140,7 +140,8 @@ BENCHMARK(open_close<0>)->Name("open_close/keep_recent_0")->Threads(users)->UseR
 BENCHMARK(open_close<16>)->Name("open_close/keep_recent_16")->Threads(users)->UseRealTime();
 BENCHMARK(open_close<64>)->Name("open_close/keep_recent_64")->Threads(users)->UseRealTime();
 
-// --- What the tier costs a lookup ------------------------------------------------------------------
+// --- What the tier costs a lookup
+// ------------------------------------------------------------------
 
 constexpr std::size_t keys = 100'000;
 

@@ -269,11 +269,10 @@ weakref::ref<Symbol> make_symbol(const std::string& s) { return weakref::make_re
 weakref::local::ref<Symbol> make_local_symbol(const std::string& s) {
     return weakref::local::make_ref<Symbol>(s);
 }
-using weak_value_map = map_impl<weakref::weak_value_map<std::string, Symbol>, weakref::ref<Symbol>,
-                                &make_symbol>;
-using local_weak_value_map =
-    map_impl<weakref::local::weak_value_map<std::string, Symbol>, weakref::local::ref<Symbol>,
-             &make_local_symbol>;
+using weak_value_map =
+    map_impl<weakref::weak_value_map<std::string, Symbol>, weakref::ref<Symbol>, &make_symbol>;
+using local_weak_value_map = map_impl<weakref::local::weak_value_map<std::string, Symbol>,
+                                      weakref::local::ref<Symbol>, &make_local_symbol>;
 
 #if WEAKREF_BENCH_HAVE_BOOST
 struct boost_flyweight {
@@ -334,7 +333,8 @@ WEAKREF_BYTES(local_weak_interner);
 WEAKREF_BYTES(local_weak_value_map);
 #undef WEAKREF_BYTES
 
-// --- intern of a present name ---------------------------------------------------------------------
+// --- intern of a present name
+// ---------------------------------------------------------------------
 
 /// The mixed names interned, and the handles that keep them alive.
 template <class Impl> struct filled {
@@ -416,8 +416,8 @@ template <class Table> void intern_view(benchmark::State& state) {
 }
 BENCHMARK(intern_view<weakref::weak_interner<std::string, string_hash, std::equal_to<>>>)
     ->Name("intern_view/weak_interner");
-BENCHMARK(intern_view<weakref::weak_value_map<std::string, std::string, string_hash,
-                                              std::equal_to<>>>)
+BENCHMARK(
+    intern_view<weakref::weak_value_map<std::string, std::string, string_hash, std::equal_to<>>>)
     ->Name("intern_view/weak_value_map_get");
 
 template <class Impl, bool Find> void intern_threads(benchmark::State& state) {

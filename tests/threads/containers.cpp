@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The thread-safe containers under threads: shared use, racing get_or_insert, snapshots while
 // referents die, and erase, clear, detach and destruction racing the deaths of their entries.
-#include "support/catch.hpp"
 #include "support/containers.hpp"
+#include "support/catch.hpp"
 #include "support/counting.hpp"
 #include "support/exceptions.hpp"
 #include "support/watchdog.hpp"
@@ -119,7 +119,7 @@ template <class F> void run_threads(int n, problems& bad, F fn) {
                 bad.expect(false, "a worker thread threw", i);
             }
 #else
-            fn(i); // nothing can escape it
+            fn(i);          // nothing can escape it
 #endif
         });
     }
@@ -247,8 +247,7 @@ TEST_CASE("threads: a weak_value_map shared by threads that insert, look up, era
                     if (op == 0 && s.in_map) {
                         bad.expect(map.erase(key), "erase of a live own key returned false", key);
                         s.in_map = false;
-                        bad.expect(!map.contains(key) && !map.get(key), "erased own key seen",
-                                   key);
+                        bad.expect(!map.contains(key) && !map.get(key), "erased own key seen", key);
                     } else if (op == 1 && !s.in_map) {
                         bad.expect(map.insert(key, s.held), "re-insert of an own key", key);
                         s.in_map = true;
@@ -416,8 +415,7 @@ TEST_CASE("threads: a weak_key_map shared by threads that insert, look up, erase
                     for (const auto& item : map.items()) {
                         bad.expect(item.first && item.first->value != poison &&
                                        item.first->value == item.second.value,
-                                   "items(): a dead key or another key's value",
-                                   item.second.value);
+                                   "items(): a dead key or another key's value", item.second.value);
                     }
                     for (const auto& k : map.keys()) {
                         bad.expect(k && k->value != poison, "keys(): a dead key");
@@ -726,8 +724,7 @@ TEST_CASE("threads: a get_or_insert factory that throws reaches its caller, and 
                 bad.expect(i == thrower ? !r : r == first, "callers received different objects",
                            round);
             }
-            bad.expect(map.size() == 1 && map.get(key) == first, "the map does not hold it",
-                       round);
+            bad.expect(map.size() == 1 && map.get(key) == first, "the map does not hold it", round);
             for (auto& r : got) {
                 r.reset();
             }
@@ -836,7 +833,8 @@ TEST_CASE("threads: snapshots taken while referents die on another thread hold o
     CHECK(scope.alive() == 0);
 }
 
-// --- (6)-(8) Erase, clear, detach and destruction racing the deaths of their entries ---------------
+// --- (6)-(8) Erase, clear, detach and destruction racing the deaths of their entries
+// ---------------
 
 namespace {
 struct race_tag {};
@@ -875,7 +873,6 @@ const char* name_of(action a) {
     return "?";
 }
 
-
 /// Runs `rounds` rounds of: thread B drops the only refs to `batch` objects, each held in three
 /// containers and watched by a finalizer, while thread A applies `what` to the same entries.
 /// Records in `bad` any object, entry or weak_key_map value left after a round; returns the
@@ -891,10 +888,10 @@ race_outcome race_deaths(action what, int rounds, int batch, problems& bad) {
     wrtest::count_scope<race_node> nodes;
     wrtest::count_scope<race_value> values;
     std::unique_ptr<containers> box;
-    std::vector<ref<race_node>> victims;          // B's: the only strong refs
-    std::vector<weak_ref<race_node>> watched;     // A's: keeps the addresses from reuse
+    std::vector<ref<race_node>> victims;               // B's: the only strong refs
+    std::vector<weak_ref<race_node>> watched;          // A's: keeps the addresses from reuse
     std::vector<std::pair<int, const race_node*>> ids; // A's: the keys of the entries
-    std::vector<weakref::finalizer> finals;       // A's
+    std::vector<weakref::finalizer> finals;            // A's
     std::atomic<long> ran{0};
     std::atomic<long> saw_entry{0};
     race_outcome out;
