@@ -4,6 +4,7 @@
 #include "support/catch.hpp"
 #include "support/counting.hpp"
 #include "support/exceptions.hpp"
+#include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
 #include <weakref/weakref.hpp>
@@ -25,86 +26,9 @@ namespace {
 
 using weakref::ref;
 
-/// What the worker threads found wrong; the main thread asserts on it after joining them.
-class problems {
-public:
-    void expect(bool ok, const char* what, long detail = 0) {
-        if (ok) {
-            return;
-        }
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (first_.size() < 8) {
-            first_.push_back(std::string(what) + " (" + std::to_string(detail) + ")");
-        }
-        ++count_;
-    }
-    [[nodiscard]] long count() const {
-        std::lock_guard<std::mutex> lock(mutex_);
-        return count_;
-    }
-    [[nodiscard]] std::string summary() const {
-        std::lock_guard<std::mutex> lock(mutex_);
-        std::string out = std::to_string(count_) + " problem(s)";
-        for (const std::string& s : first_) {
-            out += "\n  " + s;
-        }
-        return out;
-    }
-
-private:
-    mutable std::mutex mutex_;
-    std::vector<std::string> first_;
-    long count_ = 0;
-};
-
-/// A reusable barrier for `participants` threads.
-class spin_barrier {
-public:
-    explicit spin_barrier(int participants) : participants_(participants) {}
-    void arrive_and_wait() {
-        const long generation = generation_.load();
-        if (arrived_.fetch_add(1) + 1 == participants_) {
-            arrived_.store(0);
-            generation_.fetch_add(1);
-            return;
-        }
-        while (generation_.load() == generation) {
-            std::this_thread::yield();
-        }
-    }
-
-private:
-    const int participants_;
-    std::atomic<int> arrived_{0};
-    std::atomic<long> generation_{0};
-};
-
-/// Starts `n` threads at once on `fn(i)` and joins them; an exception escaping is recorded.
-template <class F> void run_threads(int n, problems& bad, F fn) {
-#if !WEAKREF_TEST_HAS_EXCEPTIONS
-    static_cast<void>(bad); // it records what escapes a worker: without exceptions, nothing
-#endif
-    spin_barrier start(n);
-    std::vector<std::thread> threads;
-    threads.reserve(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) {
-        threads.emplace_back([&, i] {
-            start.arrive_and_wait();
-#if WEAKREF_TEST_HAS_EXCEPTIONS
-            try {
-                fn(i);
-            } catch (...) {
-                bad.expect(false, "a worker thread threw", i);
-            }
-#else
-            fn(i); // nothing can escape it
-#endif
-        });
-    }
-    for (auto& t : threads) {
-        t.join();
-    }
-}
+using wrtest::problems;
+using wrtest::run_threads;
+using wrtest::spin_barrier;
 
 /// An interned value that counts its instances; `collide` hashes send every value to one hash.
 struct word_tag {};
