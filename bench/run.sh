@@ -5,8 +5,8 @@
 # cheese shop, and prints the ratio tables of bench/README.md; draws bench/ratios.png when
 # matplotlib is there. The JSON goes to build/release/bench/results/.
 #
-#   bench/run.sh                 # 5 repetitions of each case
-#   REPETITIONS=10 bench/run.sh
+#   bench/run.sh                 # 10 repetitions of each case, in a random order
+#   REPETITIONS=20 bench/run.sh
 #   JOBS=8 bench/run.sh          # build with 8 jobs (default 2)
 #
 # The threaded cases of bench_containers set their own repetitions and minimum time, and wait
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-reps=${REPETITIONS:-5}
+reps=${REPETITIONS:-10}
 out=build/release/bench/results
 cmake --preset release >/dev/null
 cmake --build build/release -j "${JOBS:-2}" \
@@ -26,7 +26,11 @@ cmake --build build/release -j "${JOBS:-2}" \
 mkdir -p "$out"
 
 run() { # <binary> <json> [<what the JSON keeps: report (aggregates) or display (every run)>]
+    # Random interleaving: the repetitions of every case are spread over the whole run, so a
+    # slow minute of the shared machine (its memory, which other tenants share, is the first
+    # to slow) falls on every case alike instead of on the cases that ran in it.
     "build/release/bench/$1" --benchmark_repetitions="$reps" \
+        --benchmark_enable_random_interleaving=true \
         --benchmark_"${3:-report}"_aggregates_only=true --benchmark_out="$out/$2" \
         --benchmark_out_format=json >/dev/null
 }
