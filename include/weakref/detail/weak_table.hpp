@@ -75,9 +75,8 @@ template <class Policy> struct table_reclamation {
     using domain = epoch_domain;
     using guard = epoch_domain::guard;
     static domain* current() noexcept { return &epoch_domain::instance(); }
-    static void retire(domain* d, void* p, void (*free)(void*) noexcept,
-                       std::size_t weight = 1) noexcept {
-        d->retire(p, free, weight);
+    static void retire(domain* d, void* p, void (*free)(void*) noexcept) noexcept {
+        d->retire(p, free);
     }
 };
 template <> struct table_reclamation<local_policy> {
@@ -89,8 +88,7 @@ template <> struct table_reclamation<local_policy> {
         static domain none;
         return &none;
     }
-    static void retire(domain* /*unused*/, void* p, void (*free)(void*) noexcept,
-                       std::size_t /*weight*/ = 1) noexcept {
+    static void retire(domain* /*unused*/, void* p, void (*free)(void*) noexcept) noexcept {
         free(p);
     }
 };
@@ -313,8 +311,7 @@ public:
                 reclamation::retire(domain_, units_, &release_unit);
             }
             if (array_ != nullptr) {
-                // An outgrown bucket array: large, and a growing table retires little else.
-                reclamation::retire(domain_, array_, &buckets::free, epoch_domain::batch);
+                reclamation::retire(domain_, array_, &buckets::free);
             }
             if (listener_ != nullptr) {
                 active_calls_ = frame_.outer;
