@@ -14,7 +14,8 @@ shift 2
 binaries=("$@")
 if [ ${#binaries[@]} -eq 0 ]; then
     binaries=(weakref_tests_sync weakref_tests_local weakref_tests_detail weakref_tests_threads
-              weakref_tests_anchor_allocations weakref_tests_nested)
+              weakref_tests_anchor_allocations weakref_tests_table_allocations
+              weakref_tests_nested)
 fi
 
 # count <binary> [filter]: the number of test cases the binary lists (Catch2 v2 and v3 both end

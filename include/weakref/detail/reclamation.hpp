@@ -193,7 +193,10 @@ public:
 
     /// Frees `p` with `free` once no lookup can still hold it. Call it with no lock held:
     /// the items whose time has come are freed here, and `free` may run user destructors.
-    void retire(void* p, void (*free)(void*) noexcept) noexcept {
+    /// `weight` counts toward the batch: a large block (a bucket array a table outgrew)
+    /// passes `batch`, so that it is reclaimed at once (freed now if no lookup runs) instead
+    /// of waiting out 63 more retirements; a table that only grows retires nothing else.
+    void retire(void* p, void (*free)(void*) noexcept, std::size_t weight = 1) noexcept {
         record* r = current();
         // seq_cst fence: the unlink that made `p` unreachable (before this call) precedes, in
         // the total order, every scan that can advance past the epoch read below.
@@ -223,7 +226,8 @@ public:
             detach(r); // the thread is exiting: its ring goes to the orphans now
             return;
         }
-        if (++r->since_reclaim >= batch) {
+        r->since_reclaim += weight;
+        if (r->since_reclaim >= batch) {
             r->since_reclaim = 0;
             reclaim(r);
             if (r->nesting == 0 && ring_size(r) >= backlog) {
@@ -284,7 +288,11 @@ private:
     }
 
     /// Frees what `r`'s ring holds from two epochs ago or earlier; and, now and then, orphans.
+    /// Tries to advance twice: with no lookup running, what was retired a moment ago is then
+    /// freed now. Each advance checks every record, so two in a row are as safe as two far
+    /// apart: the second needs every reader that stood in the first's epoch to have left.
     void reclaim(record* r) noexcept {
+        try_advance();
         try_advance();
         const std::uint64_t e = epoch_.load(std::memory_order_acquire);
         free_before(r, e);

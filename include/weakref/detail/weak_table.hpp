@@ -75,8 +75,9 @@ template <class Policy> struct table_reclamation {
     using domain = epoch_domain;
     using guard = epoch_domain::guard;
     static domain* current() noexcept { return &epoch_domain::instance(); }
-    static void retire(domain* d, void* p, void (*free)(void*) noexcept) noexcept {
-        d->retire(p, free);
+    static void retire(domain* d, void* p, void (*free)(void*) noexcept,
+                       std::size_t weight = 1) noexcept {
+        d->retire(p, free, weight);
     }
 };
 template <> struct table_reclamation<local_policy> {
@@ -88,7 +89,8 @@ template <> struct table_reclamation<local_policy> {
         static domain none;
         return &none;
     }
-    static void retire(domain* /*unused*/, void* p, void (*free)(void*) noexcept) noexcept {
+    static void retire(domain* /*unused*/, void* p, void (*free)(void*) noexcept,
+                       std::size_t /*weight*/ = 1) noexcept {
         free(p);
     }
 };
@@ -311,7 +313,8 @@ public:
                 reclamation::retire(domain_, units_, &release_unit);
             }
             if (array_ != nullptr) {
-                reclamation::retire(domain_, array_, &buckets::free);
+                // An outgrown bucket array: large, and a growing table retires little else.
+                reclamation::retire(domain_, array_, &buckets::free, epoch_domain::batch);
             }
             if (listener_ != nullptr) {
                 active_calls_ = frame_.outer;

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+// What a container's table holds, counted by replacing operator new/delete for this program
+// (each block carries its size in a header, so that the bytes still held are exact): a
+// thread-safe map that only grows, with no lookup running, holds no more than a local one
+// filled alike. Its readers may still stand on an outgrown bucket array for a grace period,
+// but when none is reading the array is freed as it is outgrown, not after 63 more
+// retirements (which a map that never erases would not make).
+//
+// A program of its own (not part of weakref_tests_sync): replacing operator new is global.
+#include "support/catch.hpp"
+#include "support/exceptions.hpp"
+
+#include <weakref/ref.hpp>
+#include <weakref/weak_value_map.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+// --- Counting the bytes every operator new hands out and every delete takes back -------------
+
+namespace {
+
+std::atomic<long> live_bytes{0};
+
+// Keeps every block max_align_t-aligned, as malloc's are.
+constexpr std::size_t header = alignof(std::max_align_t);
+
+void* counted_malloc(std::size_t n) noexcept {
+    void* raw = std::malloc(header + n);
+    if (raw == nullptr) {
+        return nullptr;
+    }
+    *static_cast<std::size_t*>(raw) = n;
+    live_bytes.fetch_add(static_cast<long>(n), std::memory_order_relaxed);
+    return static_cast<unsigned char*>(raw) + header;
+}
+
+void* counted_new(std::size_t n) {
+    void* p = counted_malloc(n);
+    if (p == nullptr) {
+        WRTEST_THROW(std::bad_alloc()); // without exceptions: the end, as libstdc++'s new
+    }
+    return p;
+}
+
+void counted_delete(void* p) noexcept {
+    if (p != nullptr) {
+        void* raw = static_cast<unsigned char*>(p) - header;
+        live_bytes.fetch_sub(static_cast<long>(*static_cast<std::size_t*>(raw)),
+                             std::memory_order_relaxed);
+        std::free(raw);
+    }
+}
+
+} // namespace
+
+void* operator new(std::size_t n) { return counted_new(n); }
+void* operator new[](std::size_t n) { return counted_new(n); }
+void* operator new(std::size_t n, const std::nothrow_t& /*unused*/) noexcept {
+    return counted_malloc(n);
+}
+void* operator new[](std::size_t n, const std::nothrow_t& /*unused*/) noexcept {
+    return counted_malloc(n);
+}
+void operator delete(void* p) noexcept { counted_delete(p); }
+void operator delete[](void* p) noexcept { counted_delete(p); }
+void operator delete(void* p, std::size_t /*unused*/) noexcept { counted_delete(p); }
+void operator delete[](void* p, std::size_t /*unused*/) noexcept { counted_delete(p); }
+void operator delete(void* p, const std::nothrow_t& /*unused*/) noexcept { counted_delete(p); }
+void operator delete[](void* p, const std::nothrow_t& /*unused*/) noexcept { counted_delete(p); }
+
+namespace {
+
+constexpr int entries = 100000;
+
+/// The bytes a map of `entries` ints holds once filled (the values made before counting).
+template <class Map, class Ref> long bytes_of_filled_map(const std::vector<Ref>& values) {
+    Map map;
+    const long before = live_bytes.load();
+    for (int i = 0; i < entries; ++i) {
+        map.insert_or_assign(i, values[static_cast<std::size_t>(i)]);
+    }
+    const long held = live_bytes.load() - before;
+    const bool all_there = map.size() == static_cast<std::size_t>(entries) &&
+                           map.get(entries / 2) == values[entries / 2];
+    CHECK(all_there);
+    return held;
+}
+
+template <class Ref, class Make> std::vector<Ref> make_values(Make make) {
+    std::vector<Ref> values;
+    values.reserve(entries);
+    for (int i = 0; i < entries; ++i) {
+        values.push_back(make(i));
+    }
+    return values;
+}
+
+} // namespace
+
+TEST_CASE("weak_table allocations: a thread-safe map that only grows holds what a local one "
+          "holds",
+          "[weak_table][allocations]") {
+    const auto local_values = make_values<weakref::local::ref<int>>(
+        [](int i) { return weakref::local::make_ref<int>(i); });
+    const auto sync_values =
+        make_values<weakref::ref<int>>([](int i) { return weakref::make_ref<int>(i); });
+    {
+        // The thread's reclamation record and its ring exist before counting, as in a program
+        // that has used a map before.
+        weakref::weak_value_map<int, int> warm;
+        warm.insert_or_assign(0, sync_values[0]);
+        CHECK(warm.get(0) == sync_values[0]);
+    }
+
+    const long local_bytes =
+        bytes_of_filled_map<weakref::local::weak_value_map<int, int>>(local_values);
+    const long sync_bytes = bytes_of_filled_map<weakref::weak_value_map<int, int>>(sync_values);
+
+    // The tables are alike but for what reclamation keeps: bucket arrays a thread-safe table
+    // outgrew (about 8 bytes an entry, kept, before, until 64 retirements had passed) and its
+    // retire ring. Half a byte an entry of leeway leaves the ring room to grow.
+    CAPTURE(local_bytes, sync_bytes);
+    CHECK(local_bytes >= static_cast<long>(entries * sizeof(void*))); // the count sees the map
+    CHECK(sync_bytes <= local_bytes + entries / 2);
+}
