@@ -856,7 +856,15 @@ public:
                     notify_all(kind, c, kCleared); // what it held
                     arr[c]->clear();
                     if (kind == 0) {
+                        // The copy is a live map while the old tier lets go: a value that
+                        // dies here is an entry of the copy too, told `died` by its listener
+                        // (the source's, copied).
                         const busy_guard guard(vm_busy[c]);
+                        const VM* as_vm = nullptr;
+                        if constexpr (std::is_same_v<decltype(copy), VM>) {
+                            as_vm = &copy;
+                        }
+                        const pending_copy_guard live_copy(*this, as_vm, copied_tag);
                         for (std::size_t sh = 0; sh < shard_count(); ++sh) {
                             release_batch(take_list(c, sh, 0));
                         }
@@ -1021,6 +1029,21 @@ public:
 
     /// Sets a flag for a scope and puts back what it was. A value map is "busy" while it may
     /// be let go of by a death it runs: a death callback then clears it instead of destroying it.
+    /// Makes died() see `copy` as the value map it is in the library while an assignment's old
+    /// tier lets go (only reached for value maps: the other kinds hold nothing strongly).
+    struct pending_copy_guard {
+        pending_copy_guard(Model& w, const VM* copy, int t) : world(w) {
+            w.vm_copy = copy;
+            w.vm_copy_tag = t;
+        }
+        pending_copy_guard(const pending_copy_guard&) = delete;
+        pending_copy_guard& operator=(const pending_copy_guard&) = delete;
+        ~pending_copy_guard() {
+            world.vm_copy = nullptr;
+            world.vm_copy_tag = -1;
+        }
+        Model& world;
+    };
     struct busy_guard {
         explicit busy_guard(bool& flag) : b(flag), was(flag) { b = true; }
         busy_guard(const busy_guard&) = delete;
@@ -1573,6 +1596,13 @@ private:
                 notify(2, c, id, 0, kDied);
             }
         }
+        if (vm_copy != nullptr && vm_copy_tag >= 0) {
+            for (const auto& [k, w] : *vm_copy) {
+                if (w.id == id) {
+                    pending.push_back(Notice{0, vm_copy_tag, k, 0, kDied});
+                }
+            }
+        }
         auto found = regs_of.find(id);
         if (found == regs_of.end()) {
             return;
@@ -1661,6 +1691,8 @@ public:
     int sconn[kScopedConns];
     std::vector<long> heard;     // (connection, subscriber, argument) per call, and what calls log
     std::vector<Notice> pending; // this op's notices
+    const VM* vm_copy = nullptr; // see pending_copy_guard
+    int vm_copy_tag = -1;
     std::vector<Notice> notices; // every op's, each op's sorted
 };
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -285,6 +286,34 @@ TEST_CASE(WEAKREF_FLAVOUR "keep_recent: a copy has the same n and an empty tier;
     other.clear();
     CHECK(made.alive() == 0);
     CHECK(copy.empty());
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "keep_recent: a copy assignment copies first, then lets the old tier "
+                          "go: a value that dies then leaves the new entries too, told `died`",
+          "[keep_recent][on_remove]") {
+    std::vector<std::tuple<char, int, weakref::removal_cause>> told;
+    items made;
+    lru_map target;
+    target.keep_recent(lru(1));
+    target.on_remove(
+        [&](const int& k, weakref::removal_cause c) { told.emplace_back('t', k, c); });
+    insert_dropped(target, {1}); // only target's tier holds item 1
+    lru_map source(target);      // maps 1 as well, with an empty tier and the same listener
+    source.on_remove(
+        [&](const int& k, weakref::removal_cause c) { told.emplace_back('s', k, c); });
+    REQUIRE(made.alive() == 1);
+    REQUIRE(source.contains(1));
+    target = source;
+    // target's old entry: cleared. Item 1 then dies with the tier that held it, and leaves
+    // both maps: source's own entry, and the one target copied from it (its listener is
+    // source's, copied).
+    CHECK(made.alive() == 0);
+    CHECK(target.empty());
+    CHECK(source.empty());
+    std::sort(told.begin(), told.end());
+    using cause = weakref::removal_cause;
+    CHECK(told == std::vector<std::tuple<char, int, cause>>{
+                      {'s', 1, cause::died}, {'s', 1, cause::died}, {'t', 1, cause::cleared}});
 }
 
 TEST_CASE(WEAKREF_FLAVOUR "keep_recent: a value the tier lets go dies outside the map's locks and "

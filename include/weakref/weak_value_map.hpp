@@ -126,8 +126,10 @@ public:
         : hash_(other.hash_), equal_(other.equal_), recent_(std::move(other.recent_)),
           table_(std::move(other.table_)) {}
     /// Replaces the entries by a copy of `other`'s, and the listener by a copy of its; the
-    /// entries held before are told `cleared`. Strong guarantee; throws what the copy
-    /// constructor throws. No other thread may use `*this` meanwhile. O(n + b) of both.
+    /// entries held before are told `cleared`. The copy is made first, then the old tier (see
+    /// keep_recent) lets go: a value that dies then leaves the new entries as well, told `died`.
+    /// Strong guarantee; throws what the copy constructor throws. No other thread may use
+    /// `*this` meanwhile. O(n + b) of both.
     basic_weak_value_map& operator=(const basic_weak_value_map& other) {
         if (this != &other) {
             basic_weak_value_map copy(other);
