@@ -389,22 +389,22 @@ public:
         if (!vm[c]) {
             return kGone;
         }
-        P result = live_value(*vm[c], k);
-        if (!result) {
-            struct busy_guard {
-                bool& b;
-                ~busy_guard() { b = false; }
-            } guard{vm_busy[c] = true};
-            P made = make_for(c, k, plan);
-            if (made) {
-                result = live_value(*vm[c], k); // inserted while make() ran: it wins
-                if (!result) {
-                    (*vm[c])[k] = W{made, made->id};
-                    result = made;
+        P result;
+        {
+            // Busy for the whole call, as in the library world: a value the tier lets go at
+            // the end (remember) dies inside get_or_insert, where a death may not destroy it.
+            const busy_guard guard(vm_busy[c]);
+            result = live_value(*vm[c], k);
+            if (!result) {
+                P made = make_for(c, k, plan);
+                if (made) {
+                    result = live_value(*vm[c], k); // inserted while make() ran: it wins
+                    if (!result) {
+                        (*vm[c])[k] = W{made, made->id};
+                        result = made;
+                    }
                 }
             }
-        }
-        if (vm[c]) {
             remember(c, k, result);
         }
         const long id = result ? result->id : kNone;

@@ -224,10 +224,7 @@ public:
         }
         P result;
         {
-            struct busy_guard {
-                bool& b;
-                ~busy_guard() { b = false; }
-            } guard{vm_busy[c] = true};
+            const busy_guard guard(vm_busy[c]);
             result =
                 vm[c]->get_or_insert(static_cast<long>(k), [&] { return make_for(c, k, plan); });
         }
