@@ -78,6 +78,116 @@ TEST_CASE(WEAKREF_FLAVOUR "containers: a value's destructor may destroy the map 
 
 namespace {
 
+/// As map_killer, but copyable: a copy is disarmed (weak_key_map's copy assignment copies V).
+struct copyable_killer;
+using copyable_killer_map = wr::weak_key_map<owner_obj, copyable_killer>;
+struct copyable_killer {
+    explicit copyable_killer(std::unique_ptr<copyable_killer_map>* m) : map(m) {}
+    copyable_killer(const copyable_killer& /*other*/) noexcept {}
+    copyable_killer& operator=(const copyable_killer&) = delete;
+    ~copyable_killer() {
+        if (map != nullptr) {
+            map->reset();
+        }
+    }
+    std::unique_ptr<copyable_killer_map>* map = nullptr;
+};
+
+} // namespace
+
+TEST_CASE(WEAKREF_FLAVOUR "containers: an old value's destructor may destroy the map in the "
+                          "middle of its assignment",
+          "[weak_key_map][hazard-5]") {
+    // The new entries are in place before the old values go; the assignment then touches
+    // nothing of the map (under AddressSanitizer, a touch is a use after free).
+    const bool by_copy = GENERATE(false, true);
+    const auto key = wr::make_ref<owner_obj>(owner_obj{1});
+    const auto other_key = wr::make_ref<owner_obj>(owner_obj{2});
+    auto map = std::make_unique<copyable_killer_map>();
+    REQUIRE(map->try_emplace(key, &map));
+    copyable_killer_map source;
+    REQUIRE(source.try_emplace(other_key, nullptr));
+    copyable_killer_map* raw = map.get();
+    if (by_copy) {
+        *raw = source;
+    } else {
+        *raw = std::move(source);
+    }
+    CHECK_FALSE(map); // the old value destroyed it
+    CHECK(key.weak_count() == 0);
+    CHECK(other_key.weak_count() == (by_copy ? 1 : 0)); // the source's own entry, if copied
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "containers: a death the old tier lets go at an assignment may destroy "
+                          "the value map",
+          "[weak_value_map][keep_recent][hazard-5]") {
+    const bool by_copy = GENERATE(false, true);
+    using map_type = wr::weak_value_map<int, owner_obj>;
+    auto map = std::make_unique<map_type>();
+    map->keep_recent(16 * 4);
+    bool ran = false;
+    std::vector<wr::finalizer> callbacks;
+    for (int k = 0; k < 4; ++k) {
+        auto v = wr::make_ref<owner_obj>(owner_obj{k});
+        callbacks.push_back(wr::on_death(v, [&map, &ran] {
+            if (!ran) {
+                ran = true;
+                map.reset(); // in the middle of the assignment's release of the old tier
+            }
+        }));
+        map->insert(k, std::move(v)); // held by the tier alone
+    }
+    map_type source;
+    const auto kept = wr::make_ref<owner_obj>(owner_obj{9});
+    source.insert(9, kept);
+    map_type* raw = map.get();
+    if (by_copy) {
+        *raw = source;
+    } else {
+        *raw = std::move(source);
+    }
+    CHECK(ran);
+    CHECK_FALSE(map);
+    CHECK(kept.weak_count() == (by_copy ? 1 : 0)); // the source's own entry, if copied
+}
+
+TEST_CASE(WEAKREF_FLAVOUR "containers: a listener told `cleared` by an assignment may destroy "
+                          "the set",
+          "[weak_set][on_remove][hazard-5]") {
+    const bool by_copy = GENERATE(false, true);
+    using set_type = wr::weak_set<owner_obj>;
+    std::vector<wr::ref<owner_obj>> old_elements;
+    auto set = std::make_unique<set_type>();
+    for (int i = 0; i < 3; ++i) {
+        old_elements.push_back(wr::make_ref<owner_obj>(owner_obj{i}));
+        set->insert(old_elements.back());
+    }
+    int told = 0;
+    set->on_remove([&set, &told](const owner_obj* /*e*/, weakref::removal_cause c) {
+        CHECK(c == weakref::removal_cause::cleared);
+        if (++told == 1) {
+            set.reset(); // the first old element told destroys the set
+        }
+    });
+    set_type source;
+    const auto element = wr::make_ref<owner_obj>(owner_obj{9});
+    source.insert(element);
+    set_type* raw = set.get();
+    if (by_copy) {
+        *raw = source;
+    } else {
+        *raw = std::move(source);
+    }
+    CHECK_FALSE(set);
+    CHECK(told == 3); // every old element told, though the set went at the first
+    CHECK(element.weak_count() == (by_copy ? 1 : 0));
+    for (const auto& e : old_elements) {
+        CHECK(e.weak_count() == 0);
+    }
+}
+
+namespace {
+
 /// A key whose destructor asks the map it belongs to for its size: fine anywhere but under one
 /// of the map's locks (a moved-from key destroyed by a snapshot's growth would be).
 struct nosy_key;

@@ -295,12 +295,10 @@ TEST_CASE(WEAKREF_FLAVOUR "keep_recent: a copy assignment copies first, then let
     items made;
     lru_map target;
     target.keep_recent(lru(1));
-    target.on_remove(
-        [&](const int& k, weakref::removal_cause c) { told.emplace_back('t', k, c); });
+    target.on_remove([&](const int& k, weakref::removal_cause c) { told.emplace_back('t', k, c); });
     insert_dropped(target, {1}); // only target's tier holds item 1
     lru_map source(target);      // maps 1 as well, with an empty tier and the same listener
-    source.on_remove(
-        [&](const int& k, weakref::removal_cause c) { told.emplace_back('s', k, c); });
+    source.on_remove([&](const int& k, weakref::removal_cause c) { told.emplace_back('s', k, c); });
     REQUIRE(made.alive() == 1);
     REQUIRE(source.contains(1));
     target = source;

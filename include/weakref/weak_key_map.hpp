@@ -201,23 +201,27 @@ public:
     /// Takes `other`'s entries and listener; `other` is left empty and usable. No other thread
     /// may use either map meanwhile. O(1).
     basic_weak_key_map(basic_weak_key_map&& other) noexcept = default;
-    /// Replaces the entries by copies of `other`'s (the old ones told `cleared`) and the
-    /// listener by a copy of its. Throws what the copy constructor throws, leaving `*this`
+    /// Replaces the entries by copies of `other`'s and the listener by a copy of its. The copy
+    /// is put in place first; then the old entries are told `cleared` (by the listener they
+    /// had) and their V destroyed, which may use or destroy `*this` and `other`: the assignment
+    /// touches neither after it. Throws what the copy constructor throws, leaving `*this`
     /// unchanged. No other thread may use `*this` meanwhile. O(n + b) of both.
     basic_weak_key_map& operator=(const basic_weak_key_map& other) {
         if (this != &other) {
             basic_weak_key_map copy(other);
-            clear();
             swap(copy);
+            copy.clear(); // the old entries, now the local's: nothing of *this
         }
         return *this;
     }
-    /// Takes `other`'s entries and listener (the old entries told `cleared`); `other` is left
-    /// empty. No other thread may use either map meanwhile. O(n + b) of `*this`.
+    /// Takes `other`'s entries and listener; `other` is left empty. Then the old entries are
+    /// told `cleared` and their V destroyed (which may use or destroy either map, as for copy
+    /// assignment). No other thread may use either map meanwhile. O(n + b) of `*this`.
     basic_weak_key_map& operator=(basic_weak_key_map&& other) noexcept {
         if (this != &other) {
-            clear();
+            basic_weak_key_map old(std::move(*this));
             table_ = std::move(other.table_);
+            old.clear(); // nothing of *this or other is touched from here on
         }
         return *this;
     }

@@ -72,20 +72,24 @@ public:
     /// Replaces the elements by `other`'s live ones and the listener by a copy of its (the old
     /// elements told `cleared`). Throws std::bad_alloc; no other thread may use `*this`
     /// meanwhile. O(n + b) of both.
+    /// The copy is put in place first, then the old elements are told: a listener may use or
+    /// destroy `*this` and `other`, which the assignment touches no more.
     basic_weak_set& operator=(const basic_weak_set& other) {
         if (this != &other) {
             basic_weak_set copy(other);
-            clear();
             swap(copy);
+            copy.clear(); // the old elements, now the local's: nothing of *this
         }
         return *this;
     }
-    /// Clears `*this` (told `cleared`), then takes `other`'s elements and listener; `other` is
-    /// left empty. No other thread may use either set meanwhile. O(n + b) of `*this`.
+    /// Takes `other`'s elements and listener; `other` is left empty. Then the old elements are
+    /// told `cleared` (a listener may use or destroy either set). No other thread may use either
+    /// set meanwhile. O(n + b) of `*this`.
     basic_weak_set& operator=(basic_weak_set&& other) noexcept {
         if (this != &other) {
-            clear();
+            basic_weak_set old(std::move(*this));
             table_ = std::move(other.table_);
+            old.clear(); // nothing of *this or other is touched from here on
         }
         return *this;
     }

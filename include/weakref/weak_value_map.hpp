@@ -126,28 +126,34 @@ public:
         : hash_(other.hash_), equal_(other.equal_), recent_(std::move(other.recent_)),
           table_(std::move(other.table_)) {}
     /// Replaces the entries by a copy of `other`'s, and the listener by a copy of its; the
-    /// entries held before are told `cleared`. The copy is made first, then the old tier (see
-    /// keep_recent) lets go: a value that dies then leaves the new entries as well, told `died`.
-    /// Strong guarantee; throws what the copy constructor throws. No other thread may use
-    /// `*this` meanwhile. O(n + b) of both.
+    /// entries held before are told `cleared` (by the listener they had). The copy is made and
+    /// put in place first; then the old entries are cleared and the old tier (see keep_recent)
+    /// lets go: a value that dies then leaves the new entries as well, told `died`. What runs
+    /// then (a listener, a death) may use or destroy `*this` and `other`: the assignment
+    /// touches neither after it. Strong guarantee; throws what the copy constructor throws. No
+    /// other thread may use `*this` meanwhile. O(n + b) of both.
     basic_weak_value_map& operator=(const basic_weak_value_map& other) {
         if (this != &other) {
             basic_weak_value_map copy(other);
-            clear();
             swap(copy);
+            copy.clear(); // the old entries and tier, now the local's: nothing of *this
         }
         return *this;
     }
-    /// Takes `other`'s entries and listener; the entries held before are told `cleared`.
-    /// No other thread may use either map meanwhile. O(n + b) of `*this`.
+    /// Takes `other`'s entries and listener; the entries held before are told `cleared`, after
+    /// the move (what runs then may use or destroy either map, as for copy assignment). No
+    /// other thread may use either map meanwhile. O(n + b) of `*this`.
     basic_weak_value_map& operator=(basic_weak_value_map&& other) noexcept(
-        std::is_nothrow_copy_assignable_v<Hash>&& std::is_nothrow_copy_assignable_v<KeyEqual>) {
+        std::is_nothrow_copy_constructible_v<Hash>&& std::is_nothrow_copy_constructible_v<
+            KeyEqual>&& std::is_nothrow_copy_assignable_v<Hash>&&
+            std::is_nothrow_copy_assignable_v<KeyEqual>) {
         if (this != &other) {
-            clear();
+            basic_weak_value_map old(std::move(*this)); // this map's entries, listener, tier
             hash_ = other.hash_;
             equal_ = other.equal_;
             table_ = std::move(other.table_);
             recent_ = std::move(other.recent_);
+            old.clear(); // nothing of *this or other is touched from here on
         }
         return *this;
     }
