@@ -852,29 +852,21 @@ public:
                 auto copy = *src; // taken first: a death below may destroy the source
                 const int copied_tag = tag[kind][from];
                 const std::size_t copied_n = kind == 0 ? tier[from].n : 0;
-                if (arr[c]) {
-                    notify_all(kind, c, kCleared); // what it held
-                    arr[c]->clear();
-                    if (kind == 0) {
-                        // The copy is a live map while the old tier lets go: a value that
-                        // dies here is an entry of the copy too, told `died` by its listener
-                        // (the source's, copied).
-                        const busy_guard guard(vm_busy[c]);
-                        const VM* as_vm = nullptr;
-                        if constexpr (std::is_same_v<decltype(copy), VM>) {
-                            as_vm = &copy;
-                        }
-                        const pending_copy_guard live_copy(*this, as_vm, copied_tag);
-                        for (std::size_t sh = 0; sh < shard_count(); ++sh) {
-                            release_batch(take_list(c, sh, 0));
-                        }
-                    }
+                const bool had = arr[c].has_value();
+                if (had) {
+                    notify_all(kind, c, kCleared); // what it held, by the listener it had
                 }
+                // As the library does: the copy goes in first (a swap), then the old entries
+                // leave and the old tier lets go. A value that dies then leaves the new
+                // entries too, told `died` by their listener (the source's, copied).
                 arr[c] = std::move(copy);
                 tag[kind][c] = copied_tag; // copies copy the listener
                 if (kind == 0) {
+                    Tier old = std::move(tier[c]);
                     tier[c] = Tier{};
                     set_n(c, copied_n); // the same n, an empty tier
+                    const busy_guard guard(vm_busy[c]);
+                    release_old_tier(std::move(old));
                 }
             }
             return 0;
@@ -890,14 +882,12 @@ public:
             if (!self) {
                 if (arr[c]) {
                     notify_all(kind, c, kCleared);
-                    arr[c]->clear();
-                    if (kind == 0) {
-                        const busy_guard guard(vm_busy[c]);
-                        const busy_guard source(vm_busy[from]);
-                        for (std::size_t sh = 0; sh < shard_count(); ++sh) {
-                            release_batch(take_list(c, sh, 0));
-                        }
-                    }
+                }
+                // The source's entries, listener and tier go in first; then the old tier lets
+                // go (see copy_assign).
+                Tier old;
+                if (kind == 0) {
+                    old = std::move(tier[c]);
                 }
                 arr[c] = std::move(*src);
                 src->clear();
@@ -906,6 +896,9 @@ public:
                 if (kind == 0) {
                     tier[c] = std::move(tier[from]); // the tier moves too; the source has n == 0
                     tier[from] = Tier{};
+                    const busy_guard guard(vm_busy[c]);
+                    const busy_guard source(vm_busy[from]);
+                    release_old_tier(std::move(old));
                 }
             }
             return 0;
@@ -1029,21 +1022,6 @@ public:
 
     /// Sets a flag for a scope and puts back what it was. A value map is "busy" while it may
     /// be let go of by a death it runs: a death callback then clears it instead of destroying it.
-    /// Makes died() see `copy` as the value map it is in the library while an assignment's old
-    /// tier lets go (only reached for value maps: the other kinds hold nothing strongly).
-    struct pending_copy_guard {
-        pending_copy_guard(Model& w, const VM* copy, int t) : world(w) {
-            w.vm_copy = copy;
-            w.vm_copy_tag = t;
-        }
-        pending_copy_guard(const pending_copy_guard&) = delete;
-        pending_copy_guard& operator=(const pending_copy_guard&) = delete;
-        ~pending_copy_guard() {
-            world.vm_copy = nullptr;
-            world.vm_copy_tag = -1;
-        }
-        Model& world;
-    };
     struct busy_guard {
         explicit busy_guard(bool& flag) : b(flag), was(flag) { b = true; }
         busy_guard(const busy_guard&) = delete;
@@ -1144,6 +1122,18 @@ public:
                          [](const auto& a, const auto& b) { return a.first < b.first; });
         for (auto& entry : ranked) {
             entry.second.reset();
+        }
+    }
+    /// An assignment's old tier, after the new entries went in: list by list from the first,
+    /// each from its least recent value, as clear() lets a tier go.
+    static void release_old_tier(Tier old) {
+        for (auto& l : old.lists) {
+            std::vector<P> batch;
+            while (!l.empty()) {
+                batch.push_back(std::move(l.back()));
+                l.pop_back();
+            }
+            release_batch(std::move(batch));
         }
     }
     /// A destroyed map's tier: released after its entries, list by list from the last.
@@ -1596,13 +1586,6 @@ private:
                 notify(2, c, id, 0, kDied);
             }
         }
-        if (vm_copy != nullptr && vm_copy_tag >= 0) {
-            for (const auto& [k, w] : *vm_copy) {
-                if (w.id == id) {
-                    pending.push_back(Notice{0, vm_copy_tag, k, 0, kDied});
-                }
-            }
-        }
         auto found = regs_of.find(id);
         if (found == regs_of.end()) {
             return;
@@ -1691,8 +1674,6 @@ public:
     int sconn[kScopedConns];
     std::vector<long> heard;     // (connection, subscriber, argument) per call, and what calls log
     std::vector<Notice> pending; // this op's notices
-    const VM* vm_copy = nullptr; // see pending_copy_guard
-    int vm_copy_tag = -1;
     std::vector<Notice> notices; // every op's, each op's sorted
 };
 
