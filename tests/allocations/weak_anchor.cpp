@@ -36,14 +36,6 @@ void* counted_malloc(std::size_t n) noexcept {
     return p;
 }
 
-void* counted_new(std::size_t n) {
-    void* p = counted_malloc(n);
-    if (p == nullptr) {
-        WRTEST_THROW(std::bad_alloc()); // without exceptions: the end, as libstdc++'s new
-    }
-    return p;
-}
-
 void counted_delete(void* p) noexcept {
     if (p != nullptr) {
         deletes.fetch_add(1, std::memory_order_relaxed);
@@ -53,20 +45,7 @@ void counted_delete(void* p) noexcept {
 
 } // namespace
 
-void* operator new(std::size_t n) { return counted_new(n); }
-void* operator new[](std::size_t n) { return counted_new(n); }
-void* operator new(std::size_t n, const std::nothrow_t& /*unused*/) noexcept {
-    return counted_malloc(n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t& /*unused*/) noexcept {
-    return counted_malloc(n);
-}
-void operator delete(void* p) noexcept { counted_delete(p); }
-void operator delete[](void* p) noexcept { counted_delete(p); }
-void operator delete(void* p, std::size_t /*unused*/) noexcept { counted_delete(p); }
-void operator delete[](void* p, std::size_t /*unused*/) noexcept { counted_delete(p); }
-void operator delete(void* p, const std::nothrow_t& /*unused*/) noexcept { counted_delete(p); }
-void operator delete[](void* p, const std::nothrow_t& /*unused*/) noexcept { counted_delete(p); }
+#include "support/replaced_new.hpp"
 
 namespace {
 
