@@ -151,6 +151,41 @@ TEST_CASE(WEAKREF_FLAVOUR "containers: a death the old tier lets go at an assign
     CHECK(kept.weak_count() == (by_copy ? 1 : 0)); // the source's own entry, if copied
 }
 
+TEST_CASE(WEAKREF_FLAVOUR "containers: a death the old tier lets go at an assignment may destroy "
+                          "the source",
+          "[weak_value_map][keep_recent][hazard-5]") {
+    const bool by_copy = GENERATE(false, true);
+    using map_type = wr::weak_value_map<int, owner_obj>;
+    map_type target;
+    target.keep_recent(16 * 4);
+    auto source = std::make_unique<map_type>();
+    const auto kept = wr::make_ref<owner_obj>(owner_obj{9});
+    source->insert(9, kept);
+    bool ran = false;
+    std::vector<wr::finalizer> callbacks;
+    for (int k = 0; k < 4; ++k) {
+        auto v = wr::make_ref<owner_obj>(owner_obj{k});
+        callbacks.push_back(wr::on_death(v, [&source, &ran] {
+            if (!ran) {
+                ran = true;
+                source.reset(); // in the middle of the assignment's release of the old tier
+            }
+        }));
+        target.insert(k, std::move(v)); // held by the tier alone
+    }
+    map_type* raw = source.get();
+    if (by_copy) {
+        target = *raw;
+    } else {
+        target = std::move(*raw);
+    }
+    CHECK(ran);
+    CHECK_FALSE(source);
+    CHECK(target.size() == 1); // the source's entry, now the target's
+    CHECK(target.get(9) == kept);
+    CHECK(kept.weak_count() == 1);
+}
+
 TEST_CASE(WEAKREF_FLAVOUR "containers: a listener told `cleared` by an assignment may destroy "
                           "the set",
           "[weak_set][on_remove][hazard-5]") {
