@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <new>
-#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -311,7 +310,7 @@ basic_finalizer<Policy> on_death(const basic_ref<T, Policy>& r, F&& fn) {
     static_assert(std::is_invocable_v<fn_type&>,
                   "weakref: on_death takes a callable with no arguments");
     if (!r) {
-        WEAKREF_THROW(std::invalid_argument("weakref::on_death: empty ref"));
+        detail::throw_invalid_argument("weakref::on_death: empty ref");
     }
     auto* b = control_block<Policy>::of(r.get());
     auto* node = new finalizer_node_of<Policy, fn_type>(b, std::forward<F>(fn));

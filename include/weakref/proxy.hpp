@@ -2,9 +2,9 @@
 // proxy: Python's weakref.proxy, a weak handle used like a pointer that throws once dead.
 #pragma once
 
+#include "detail/invoke.hpp"
 #include "weak_ref.hpp"
 
-#include <functional>
 #include <type_traits>
 #include <utility>
 
@@ -61,7 +61,7 @@ public:
     template <class... Args>
     auto operator()(Args&&... args) const -> std::invoke_result_t<T&, Args&&...> {
         auto r = lock_or_throw();
-        return std::invoke(*r, std::forward<Args>(args)...);
+        return detail::invoke(*r, std::forward<Args>(args)...);
     }
 
     /// The referent, strongly; empty if it died. As weak_ref::lock(). O(1).

@@ -4,14 +4,12 @@
 #pragma once
 
 #include "detail/config.hpp"
+#include "detail/locks.hpp"
 #include "detail/policy.hpp"
 #include "fwd.hpp"
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <stdexcept>
-#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -45,16 +43,16 @@ template <class Done> void anchor_wait(Done done) noexcept {
         anchor_cpu_relax();
     }
     for (int i = 0; i < 64; ++i) {
-        std::this_thread::yield();
+        yield_processor();
         if (done()) {
             return;
         }
     }
-    auto nap = std::chrono::microseconds(16);
+    long microseconds = 16;
     while (!done()) {
-        std::this_thread::sleep_for(nap);
-        if (nap < std::chrono::milliseconds(1)) {
-            nap *= 2;
+        nap(microseconds);
+        if (microseconds < 1000) {
+            microseconds *= 2;
         }
     }
 }
@@ -538,7 +536,7 @@ private:
                       "tag in the low bit of the object's address); a T that has the anchor as a "
                       "member always is");
         if (object == nullptr) {
-            WEAKREF_THROW(std::invalid_argument("weakref: weak_anchor of a null object"));
+            detail::throw_invalid_argument("weakref: weak_anchor of a null object");
         }
         return reinterpret_cast<std::uintptr_t>(const_cast<value_type*>(object));
     }

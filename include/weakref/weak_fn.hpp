@@ -3,10 +3,10 @@
 // with bound arguments (Unreal's BindWeakLambda, Chromium's BindOnce(f, weak_ptr, args...)).
 #pragma once
 
+#include "detail/invoke.hpp"
 #include "weak_ref.hpp"
 
 #include <cstddef>
-#include <functional>
 #include <optional>
 #include <tuple>
 #include <type_traits>
@@ -38,9 +38,6 @@ public:
     V& get() noexcept { return *this; }
     const V& get() const noexcept { return *this; }
 };
-
-template <class B> struct is_reference_wrapper : std::false_type {};
-template <class U> struct is_reference_wrapper<std::reference_wrapper<U>> : std::true_type {};
 
 /// How a weak_fn passes a bound argument, as std::bind does: a std::reference_wrapper<U> as the
 /// `U&` it refers to, anything else as the lvalue stored in the weak_fn (const in a const call).
@@ -167,16 +164,16 @@ private:
                 if (!r) {
                     return false;
                 }
-                std::invoke(self.fn(), *r, self.template bound<I>()...,
-                            std::forward<Args>(args)...);
+                detail::invoke(self.fn(), *r, self.template bound<I>()...,
+                               std::forward<Args>(args)...);
                 return true;
             } else {
                 using value = std::remove_cv_t<std::remove_reference_t<result>>;
                 if (!r) {
                     return std::optional<value>();
                 }
-                return std::optional<value>(std::invoke(self.fn(), *r, self.template bound<I>()...,
-                                                        std::forward<Args>(args)...));
+                return std::optional<value>(detail::invoke(
+                    self.fn(), *r, self.template bound<I>()..., std::forward<Args>(args)...));
             }
         }
     }

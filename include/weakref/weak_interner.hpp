@@ -3,6 +3,7 @@
 // (Guava's Interners.newWeakInterner, Boost.Flyweight's refcounted factory).
 #pragma once
 
+#include "detail/locks.hpp"
 #include "detail/single_flight.hpp"
 #include "detail/weak_table.hpp"
 #include "fwd.hpp"
@@ -10,7 +11,6 @@
 
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -393,7 +393,7 @@ private:
         shard& s = t.shard_for(h);
         ref_type existing; // dropped after the lock
         graveyard grave(t, removal_cause::erased);
-        std::lock_guard<typename table_locks<Policy>::mutex> lock(s.mutex);
+        lock_guard<typename table_locks<Policy>::mutex> lock(s.mutex);
         existing = find_locked(s, h, value);
         if (existing) {
             return;

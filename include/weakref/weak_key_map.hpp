@@ -3,6 +3,7 @@
 // (Python's WeakKeyDictionary).
 #pragma once
 
+#include "detail/locks.hpp"
 #include "detail/single_flight.hpp"
 #include "detail/weak_table.hpp"
 #include "fwd.hpp"
@@ -11,10 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <optional>
-#include <stdexcept>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -97,7 +96,7 @@ private:
         /// whether it ran. A false answer from an entry still in the table means it is being
         /// replaced or removed right now.
         template <class F> bool with_value(F&& f) const {
-            std::lock_guard<value_lock> hold(lock_);
+            lock_guard<value_lock> hold(lock_);
             if (state_ != live) {
                 return false;
             }
@@ -107,7 +106,7 @@ private:
         /// Takes the value away from every reader (update, visit, get): from now on it belongs
         /// to the caller, which destroys it outside every lock.
         void seize() noexcept {
-            std::lock_guard<value_lock> hold(lock_);
+            lock_guard<value_lock> hold(lock_);
             if (state_ == live) {
                 state_ = seized;
             }
@@ -128,12 +127,12 @@ private:
             // The state is read by lookups under the lock, so it changes under the lock.
             bool destroy = false;
             {
-                std::lock_guard<value_lock> hold(e.lock_);
+                lock_guard<value_lock> hold(e.lock_);
                 destroy = e.state_ == seized;
             }
             if (destroy) {
                 e.value().~V(); // outside every lock
-                std::lock_guard<value_lock> hold(e.lock_);
+                lock_guard<value_lock> hold(e.lock_);
                 e.state_ = gone;
             }
         }
@@ -179,7 +178,7 @@ private:
     struct key_creation : flight::node {
         void* key = nullptr;
     };
-    using guard = std::lock_guard<typename table_locks<Policy>::mutex>;
+    using guard = lock_guard<typename table_locks<Policy>::mutex>;
 
 public:
     /// An empty map; allocates nothing until the first insertion. O(1).
@@ -287,8 +286,8 @@ public:
                       "weakref: weak_key_map::get_or_insert returns a copy of the value (V must "
                       "be copy-constructible); use try_emplace and visit for other values");
         if (!key) {
-            WEAKREF_THROW(std::invalid_argument("weakref: weak_key_map cannot hold an empty ref "
-                                                "as a key"));
+            detail::throw_invalid_argument("weakref: weak_key_map cannot hold an empty ref "
+                                           "as a key");
         }
         if (std::optional<V> found = get(key.get())) {
             return std::move(*found);
@@ -728,8 +727,8 @@ private:
 
     template <class... Args> bool put(const key_type& key, bool assign, Args&&... args) {
         if (!key) {
-            WEAKREF_THROW(std::invalid_argument("weakref: weak_key_map cannot hold an empty ref "
-                                                "as a key"));
+            detail::throw_invalid_argument("weakref: weak_key_map cannot hold an empty ref "
+                                           "as a key");
         }
         void* const object = const_cast<std::remove_cv_t<K>*>(key.get());
         const std::size_t h = identity_hash(object);

@@ -3,14 +3,13 @@
 // (Python's WeakSet).
 #pragma once
 
+#include "detail/locks.hpp"
 #include "detail/weak_table.hpp"
 #include "fwd.hpp"
 #include "ref.hpp"
 #include "weak_key_map.hpp"
 
 #include <cstddef>
-#include <mutex>
-#include <stdexcept>
 #include <type_traits>
 #include <unordered_set>
 #include <vector>
@@ -51,7 +50,7 @@ private:
     using table = weak_table<entry, Policy>;
     using shard = typename table::shard;
     using graveyard = typename table::graveyard;
-    using guard = std::lock_guard<typename table_locks<Policy>::mutex>;
+    using guard = lock_guard<typename table_locks<Policy>::mutex>;
 
 public:
     /// An empty set; allocates nothing. O(1).
@@ -115,7 +114,7 @@ public:
     /// in weakref:: (locks one shard). Expected amortised O(1); allocates one entry.
     bool insert(const value_type& r) {
         if (!r) {
-            WEAKREF_THROW(std::invalid_argument("weakref: weak_set cannot hold an empty ref"));
+            detail::throw_invalid_argument("weakref: weak_set cannot hold an empty ref");
         }
         void* const object = const_cast<std::remove_cv_t<T>*>(r.get());
         const std::size_t h = identity_hash(object);

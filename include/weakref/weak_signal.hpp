@@ -6,6 +6,8 @@
 #include "detail/config.hpp"
 #include "detail/control_block.hpp"
 #include "detail/death_hooks.hpp"
+#include "detail/invoke.hpp"
+#include "detail/locks.hpp"
 #include "detail/policy.hpp"
 #include "detail/reclamation.hpp"
 #include "detail/teardown.hpp"
@@ -14,10 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
-#include <mutex>
 #include <new>
-#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -37,7 +36,7 @@ struct signal_null_lock {
 /// pointer to the current snapshot, for the few instructions an emit needs to take a reference
 /// to it, so that emits never wait for a writer's list walk. Order: writers, then snapshot.
 template <class Policy> struct signal_locks {
-    using writers = std::mutex;
+    using writers = detail::mutex;
     using snapshot = tiny_lock;
 };
 template <> struct signal_locks<local_policy> {
@@ -194,7 +193,7 @@ struct slot_node_of final : slot_node<Policy, Args...> {
 
     static void invoke(base* n, void* object, signal_arg_t<Args>... args) {
         static_cast<void>(
-            std::invoke(static_cast<slot_node_of*>(n)->fn(), *static_cast<T*>(object), args...));
+            detail::invoke(static_cast<slot_node_of*>(n)->fn(), *static_cast<T*>(object), args...));
     }
     static void drop(node* n) noexcept { static_cast<slot_node_of*>(n)->fn().~F(); }
     static void destroy(node* n) noexcept { delete static_cast<slot_node_of*>(n); }
@@ -249,8 +248,8 @@ template <class Policy> struct signal_snapshot {
 template <class Policy> struct signal_core : hook_sink<Policy> {
     using node = connection_node<Policy>;
     using snapshot = signal_snapshot<Policy>;
-    using writer_guard = std::lock_guard<typename signal_locks<Policy>::writers>;
-    using snapshot_guard = std::lock_guard<typename signal_locks<Policy>::snapshot>;
+    using writer_guard = lock_guard<typename signal_locks<Policy>::writers>;
+    using snapshot_guard = lock_guard<typename signal_locks<Policy>::snapshot>;
 
     signal_core() noexcept : hook_sink<Policy>{&remove_of, &finish_of} {}
     signal_core(const signal_core&) = delete;
@@ -912,7 +911,7 @@ private:
     template <class T, class F, class Arg>
     connection_type make_connection(const basic_ref<T, Policy>& r, Arg&& fn) {
         if (!r) {
-            WEAKREF_THROW(std::invalid_argument("weakref::weak_signal::connect: empty ref"));
+            detail::throw_invalid_argument("weakref::weak_signal::connect: empty ref");
         }
         core* c = ensure_core();
         using made = slot_node_of<Policy, T, F, Args...>;

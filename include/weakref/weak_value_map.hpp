@@ -3,6 +3,7 @@
 // (Python's WeakValueDictionary).
 #pragma once
 
+#include "detail/locks.hpp"
 #include "detail/recent_tier.hpp"
 #include "detail/single_flight.hpp"
 #include "detail/weak_table.hpp"
@@ -12,9 +13,7 @@
 
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <stdexcept>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -91,7 +90,7 @@ private:
     using table = weak_table<entry, Policy>;
     using shard = typename table::shard;
     using graveyard = typename table::graveyard;
-    using guard = std::lock_guard<typename table_locks<Policy>::mutex>;
+    using guard = lock_guard<typename table_locks<Policy>::mutex>;
     using flight = single_flight<Policy, shard, mapped_type>;
 
     static constexpr bool transparent = is_transparent_pair<Hash, KeyEqual>;
@@ -612,8 +611,7 @@ private:
 
     template <class KeyArg> bool put(KeyArg&& key, const mapped_type& value, bool assign) {
         if (!value) {
-            WEAKREF_THROW(
-                std::invalid_argument("weakref: weak_value_map cannot hold an empty ref"));
+            detail::throw_invalid_argument("weakref: weak_value_map cannot hold an empty ref");
         }
         const std::size_t h = hash_of(key);
         table& t = table_.ensure();

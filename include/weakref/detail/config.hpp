@@ -70,6 +70,24 @@ void throw_handler(const std::exception& e);
 } // namespace weakref
 #endif
 
+// std::invalid_argument and std::logic_error, the standard exceptions weakref throws with a
+// message, live in <stdexcept>, which brings all of <string>: about half the compile time of
+// <memory> and <unordered_map>, for throws a program rarely takes. libstdc++ declares, in
+// <bits/functexcept.h> (which <memory> and <new> include anyway), the functions through which
+// its own containers throw them; with exceptions on and weakref's own WEAKREF_THROW, weakref
+// throws through those. Otherwise (libc++, MSVC, -fno-exceptions, a WEAKREF_THROW of the
+// user's, which is handed the exception object) it builds the exception from <stdexcept>.
+#if defined(__has_include)
+#if WEAKREF_HAS_EXCEPTIONS && !defined(WEAKREF_THROW) && defined(__GLIBCXX__) &&                   \
+    __has_include(<bits/functexcept.h>)
+#include <bits/functexcept.h>
+#define WEAKREF_THROW_VIA_LIBSTDCXX 1
+#endif
+#endif
+#ifndef WEAKREF_THROW_VIA_LIBSTDCXX
+#include <stdexcept>
+#endif
+
 #ifndef WEAKREF_THROW
 #if WEAKREF_HAS_EXCEPTIONS
 #define WEAKREF_THROW(e) throw e
@@ -143,6 +161,24 @@ template <class E> [[noreturn]] void no_exceptions(const E& e) noexcept {
     std::fprintf(stderr, "weakref: exception with exceptions disabled: %s\n", e.what());
 #endif
     std::abort(); // also after a handler that returned: the caller cannot go on
+}
+
+/// Throws std::invalid_argument(what): a precondition on an argument that the caller broke.
+[[noreturn]] WEAKREF_NOINLINE inline void throw_invalid_argument(const char* what) {
+#ifdef WEAKREF_THROW_VIA_LIBSTDCXX
+    std::__throw_invalid_argument(what);
+#else
+    WEAKREF_THROW(std::invalid_argument(what));
+#endif
+}
+
+/// Throws std::logic_error(what): a call that cannot be served as made (a re-entry, say).
+[[noreturn]] WEAKREF_NOINLINE inline void throw_logic_error(const char* what) {
+#ifdef WEAKREF_THROW_VIA_LIBSTDCXX
+    std::__throw_logic_error(what);
+#else
+    WEAKREF_THROW(std::logic_error(what));
+#endif
 }
 
 } // namespace weakref::detail

@@ -71,6 +71,15 @@ private:
     T value_{};
 };
 
+/// Lets another thread run on this processor (std::this_thread::yield).
+inline void yield_processor() noexcept {
+#ifdef WEAKREF_HAS_PTHREAD
+    sched_yield();
+#else
+    std::this_thread::yield();
+#endif
+}
+
 /// One step of a busy wait: a pause instruction, and past a few dozen spins a yield of the
 /// processor, so that a waiter on a 2-core machine lets the thread it waits for run.
 inline void spin_pause(unsigned& spins) noexcept {
@@ -82,11 +91,7 @@ inline void spin_pause(unsigned& spins) noexcept {
 #endif
         return;
     }
-#ifdef WEAKREF_HAS_PTHREAD
-    sched_yield();
-#else
-    std::this_thread::yield();
-#endif
+    yield_processor();
 }
 
 /// The identity of the calling thread, unique in the process: pthread_self(), not the address

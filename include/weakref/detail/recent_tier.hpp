@@ -5,12 +5,12 @@
 
 #include "../ref.hpp"
 #include "config.hpp"
+#include "locks.hpp"
 #include "policy.hpp"
 #include "weak_table.hpp"
 
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <new>
 #include <utility>
 
@@ -342,9 +342,9 @@ public:
         const auto capacity =
             static_cast<std::uint32_t>(per_shard < none - 1U ? per_shard : none - 1U);
         {
-            std::lock_guard<typename table_locks<Policy>::mutex> serial(b->config);
+            lock_guard<typename table_locks<Policy>::mutex> serial(b->config);
             for (shard& s : b->shards) {
-                std::lock_guard<small_lock> lock(s.lock);
+                lock_guard<small_lock> lock(s.lock);
                 s.capacity = capacity;
             }
             capacity_.store(n, std::memory_order_relaxed);
@@ -384,7 +384,7 @@ public:
         value_ref evicted; // declared before the lock: released after it
         bool inserted = false;
         {
-            std::lock_guard<small_lock> lock(s.lock);
+            lock_guard<small_lock> lock(s.lock);
             inserted = s.touch(v, evicted);
         }
         if constexpr (Policy::thread_safe) {
@@ -508,7 +508,7 @@ private:
             return out;
         }
         shard& s = b->shards[i];
-        std::lock_guard<small_lock> lock(s.lock);
+        lock_guard<small_lock> lock(s.lock);
         const std::uint32_t at = s.find(v);
         if (at != none) {
             s.take(at, out);
@@ -528,7 +528,7 @@ private:
             slot* slots = nullptr;
             std::uint32_t* index = nullptr;
             {
-                std::lock_guard<small_lock> lock(s.lock);
+                lock_guard<small_lock> lock(s.lock);
                 moved = s.shed_into(all ? 0U : s.capacity, out, batch);
                 if (moved < batch && s.size == 0 && s.capacity == 0) {
                     slots = std::exchange(s.slots, nullptr);

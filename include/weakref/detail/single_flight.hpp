@@ -3,14 +3,12 @@
 #pragma once
 
 #include "config.hpp"
+#include "locks.hpp"
 #include "policy.hpp"
 
-#include <condition_variable>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -44,7 +42,7 @@ template <class Policy, class Result> struct creation {
 template <class Policy, class Shard, class Result> class single_flight {
 public:
     using node = creation<Policy, Result>;
-    using lock_type = std::unique_lock<typename Shard::mutex_type>;
+    using lock_type = unique_lock<typename Shard::mutex_type>;
 
     /// The protocol. Under the shard lock, `lookup()` returns the key's live result if it has
     /// one (an empty optional otherwise) and `same(const node&)` tells a creation for this key.
@@ -67,8 +65,8 @@ public:
             }
             if (node* other = find(s, h, same)) {
                 if (other->owner == Policy::this_thread()) {
-                    WEAKREF_THROW(std::logic_error(
-                        "weakref: get_or_insert re-entered for the key it is creating"));
+                    detail::throw_logic_error(
+                        "weakref: get_or_insert re-entered for the key it is creating");
                 }
                 out = wait_for(s, lock, other);
                 if (out) {
@@ -108,7 +106,7 @@ public:
         }
         c.done = true;
         if (s.waiters != nullptr) {
-            static_cast<std::condition_variable*>(s.waiters)->notify_all();
+            static_cast<condition_variable*>(s.waiters)->notify_all();
         }
     }
 
@@ -136,12 +134,12 @@ private:
         ++c->users;
         if constexpr (Policy::thread_safe) {
             if (s.waiters == nullptr) {
-                s.waiters = new std::condition_variable();
+                s.waiters = new condition_variable();
                 s.drop_waiters = [](void* cv) noexcept {
-                    delete static_cast<std::condition_variable*>(cv);
+                    delete static_cast<condition_variable*>(cv);
                 };
             }
-            auto* cv = static_cast<std::condition_variable*>(s.waiters);
+            auto* cv = static_cast<condition_variable*>(s.waiters);
             while (!c->done) {
                 cv->wait(lock);
             }

@@ -6,15 +6,22 @@
 #include "config.hpp"
 #include "control_block.hpp"
 #include "death_hooks.hpp"
+#include "locks.hpp"
 #include "policy.hpp"
 #include "reclamation.hpp"
 #include "teardown.hpp"
 
 #include <cstddef>
 #include <cstdint>
-#include <iterator>
 #include <limits>
-#include <mutex>
+// std::forward_iterator_tag is declared in <iterator>, which brings the stream iterators and,
+// behind them, <string> and the stream buffers. <memory> needs the tags itself (its
+// uninitialized algorithms dispatch on them), and libstdc++ and libc++ define them there.
+// Elsewhere, <iterator>.
+#include <memory>
+#if !defined(__GLIBCXX__) && !defined(_LIBCPP_VERSION)
+#include <iterator>
+#endif
 #include <new>
 #include <utility>
 
@@ -56,7 +63,7 @@ struct null_mutex {
 /// The locks of a table, by flavour: shard mutexes for writers (readers take none in either
 /// flavour), a small lock for the removal listener, and how many shards.
 template <class Policy> struct table_locks {
-    using mutex = std::mutex;
+    using mutex = detail::mutex;
     using small = tiny_lock;
     /// Writers split over 2^shard_bits independently locked shards, so that writers on
     /// different keys rarely meet.
@@ -410,7 +417,7 @@ public:
             if (Policy::thread_safe && tries == 8) {
                 // Resizes (or a chain that grew past the walk's bound) kept sending this walk
                 // astray: look under the shard's lock, where nothing moves.
-                std::lock_guard<mutex_type> lock(s.mutex);
+                lock_guard<mutex_type> lock(s.mutex);
                 bool astray = false;
                 return walk(s, h, match, astray);
             }
@@ -644,7 +651,7 @@ public:
             before = linked_here_;
             for (shard& s : shards_) {
                 graveyard grave(*this, cause);
-                std::lock_guard<mutex_type> lock(s.mutex);
+                lock_guard<mutex_type> lock(s.mutex);
                 remove_all(s, grave);
             }
         } while (linked_here_ != before && size() != 0);
@@ -658,7 +665,7 @@ public:
         // there) are waited for: they may use the container, which is about to go.
         listener* l = nullptr;
         {
-            std::lock_guard<typename table_locks<Policy>::small> lock(listener_lock_);
+            lock_guard<typename table_locks<Policy>::small> lock(listener_lock_);
             l = listener_.exchange(nullptr, std::memory_order_acq_rel);
         }
         if (l != nullptr) {
@@ -712,7 +719,7 @@ public:
     void set_listener(listener* l) noexcept {
         listener* old = nullptr;
         {
-            std::lock_guard<typename table_locks<Policy>::small> lock(listener_lock_);
+            lock_guard<typename table_locks<Policy>::small> lock(listener_lock_);
             old = listener_.exchange(l, std::memory_order_acq_rel);
         }
         if (old != nullptr) {
@@ -749,7 +756,7 @@ public:
         if (listener_.load(std::memory_order_acquire) == nullptr) {
             return nullptr;
         }
-        std::lock_guard<typename table_locks<Policy>::small> lock(listener_lock_);
+        lock_guard<typename table_locks<Policy>::small> lock(listener_lock_);
         listener* l = listener_.load(std::memory_order_relaxed);
         if (l != nullptr) {
             l->add_ref();
@@ -852,7 +859,7 @@ private:
         auto* e = static_cast<entry_base*>(hook);
         table->check_here("changed by the death of a referent");
         shard& s = table->shard_for(e->hash_);
-        std::lock_guard<mutex_type> lock(s.mutex);
+        lock_guard<mutex_type> lock(s.mutex);
         if (is_orphan(e)) {
             return true;
         }
