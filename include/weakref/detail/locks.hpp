@@ -33,7 +33,10 @@ public:
     constexpr mutex() noexcept = default;
     mutex(const mutex&) = delete;
     mutex& operator=(const mutex&) = delete;
-    ~mutex() { pthread_mutex_destroy(&m_); }
+    // No pthread_mutex_destroy: a mutex made with PTHREAD_MUTEX_INITIALIZER needs none, and a
+    // trivial destructor (libstdc++'s std::mutex has one too) leaves a static container's lock
+    // usable by the destructors of statics that outlive it, as with std::mutex.
+    ~mutex() = default;
 
     /// Fails only on misuse (a default mutex locked twice by one thread may deadlock, as
     /// std::mutex may); an error code is a broken invariant, so the program stops.
