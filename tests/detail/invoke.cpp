@@ -26,9 +26,11 @@ int twice(int n) { return 2 * n; }
 /// Both calls give the same type (value category included) and the same noexcept.
 template <class... A> constexpr bool same_as_std() {
     return std::is_same_v<decltype(weakref::detail::invoke(std::declval<A>()...)),
-                          decltype(std::invoke(std::declval<A>()...))> &&
-           noexcept(weakref::detail::invoke(std::declval<A>()...)) ==
-               noexcept(std::invoke(std::declval<A>()...));
+                          decltype(std::invoke(
+                              std::declval<A>()...))>&& noexcept(weakref::detail::
+                                                                     invoke(
+                                                                         std::declval<A>()...)) ==
+           noexcept(std::invoke(std::declval<A>()...));
 }
 
 using get_fn = int (base::*)() const;
