@@ -68,7 +68,7 @@ TEST_CASE("invoke: calls what std::invoke calls, on the same object", "[detail][
     d::invoke(&base::value, &object) += 1;
     CHECK(object.value == 10);
     CHECK(d::invoke(&base::on_lvalue, object) == 1);
-    CHECK(d::invoke(&base::on_rvalue, std::move(object)) == 2);
+    CHECK(d::invoke(&base::on_rvalue, derived{}) == 2);
     int moved_from = d::invoke(&base::value, derived{});
     CHECK(moved_from == 1);
 }

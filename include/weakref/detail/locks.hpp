@@ -14,7 +14,7 @@
 
 #ifdef WEAKREF_HAS_PTHREAD
 #include <cerrno>
-#include <time.h>
+#include <ctime>
 #else
 #include <chrono>
 #include <condition_variable>
