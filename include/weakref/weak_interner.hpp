@@ -317,6 +317,14 @@ private:
         if (ref_type found = find_live(t, h, key)) {
             return found;
         }
+        return intern_absent(t, h, key, std::forward<Arg>(arg));
+    }
+
+    /// intern_impl of a value that the lookup did not find. Out of line: inlined, its frame
+    /// (the creation's lambdas, the lock, the graveyard) made every intern of a present value
+    /// save and restore the registers and the stack it needs.
+    template <class Q, class Arg>
+    WEAKREF_NOINLINE ref_type intern_absent(table& t, std::size_t h, const Q& key, Arg&& arg) {
         // The caller's own T is compared in place and copied only once this caller is the
         // creator; anything else (a T to move from, a lookup key) is made into the object
         // first, which the others then compare with.
