@@ -260,32 +260,50 @@ private:
         return find_live(*t, hash_of(key), key);
     }
     template <class Q> ref_type find_live(const table& t, std::size_t h, const Q& key) const {
+        // The common case, a first candidate that is equal (or none), pays for no list of
+        // unequal candidates; a full collision of hashes goes on out of line.
+        ref_type candidate = take_candidate(t, h, nullptr);
+        if (!candidate || equal_(static_cast<const T&>(*candidate), key)) {
+            return candidate;
+        }
+        return find_live_colliding(t, h, key, std::move(candidate));
+    }
+
+    /// Under a read guard taken here: a strong ref to the first live object of hash `h`
+    /// that `unequal` (null: none) does not hold, or empty.
+    ref_type take_candidate(const table& t, std::size_t h,
+                            const std::vector<ref_type>* unequal) const {
+        ref_type candidate;
+        typename table::read_guard reading(t);
+        table::find(t.shard_for(h), h, [&](const entry& e) {
+            T* object = e.object_ptr();
+            if (unequal != nullptr) {
+                for (const ref_type& seen : *unequal) {
+                    if (seen.get() == object) {
+                        return false;
+                    }
+                }
+            }
+            if (!e.block()->try_add_strong()) {
+                return false; // dying: its entry leaves in a moment
+            }
+            candidate = ref_type(object, adopt);
+            return true;
+        });
+        return candidate;
+    }
+
+    /// find_live after `first`, a candidate of hash `h` that is not equal to `key`.
+    template <class Q>
+    WEAKREF_NOINLINE ref_type find_live_colliding(const table& t, std::size_t h, const Q& key,
+                                                  ref_type first) const {
         // Candidates that matched the hash but not the value: held until the end, so that
         // none of them dies and lends its address to another object before the walk is over.
-        // Empty, and allocation-free, unless two values' hashes collide in full.
         std::vector<ref_type> unequal;
+        unequal.push_back(std::move(first));
         for (;;) {
-            ref_type candidate;
-            {
-                typename table::read_guard reading(t);
-                table::find(t.shard_for(h), h, [&](const entry& e) {
-                    T* object = e.object_ptr();
-                    for (const ref_type& seen : unequal) {
-                        if (seen.get() == object) {
-                            return false;
-                        }
-                    }
-                    if (!e.block()->try_add_strong()) {
-                        return false; // dying: its entry leaves in a moment
-                    }
-                    candidate = ref_type(object, adopt);
-                    return true;
-                });
-            }
-            if (!candidate) {
-                return candidate;
-            }
-            if (equal_(static_cast<const T&>(*candidate), key)) {
+            ref_type candidate = take_candidate(t, h, &unequal);
+            if (!candidate || equal_(static_cast<const T&>(*candidate), key)) {
                 return candidate;
             }
             unequal.push_back(std::move(candidate));
