@@ -41,13 +41,14 @@ inline constexpr bool interner_transparent<
 /// with KeyEqual after leaving the guard, on an object they hold alive. An absent value is
 /// made outside every lock, while concurrent callers with an equal value wait for it.
 ///
-/// Hash and KeyEqual may run under a shard lock and must not use the interner. Under that
-/// lock KeyEqual may read a canonical object whose strong count just reached zero on another
-/// thread: its death has not begun (that death needs the lock to remove the entry), so the
-/// object is intact. An interned object must not change its value (its hash or equality)
-/// while it is canonical: lookups of it would then miss, and a second object for its old value
-/// could be made; the table itself is never corrupted (removal uses the hash recorded when
-/// the object was interned).
+/// Hash and KeyEqual may run under a shard lock (in weakref::local::, inside a lookup's walk
+/// too) and must not use the interner, nor drop the last reference to an object canonical
+/// here (its death needs the interner). Under that lock KeyEqual may read a canonical object
+/// whose strong count just reached zero on another thread: its death has not begun (that
+/// death needs the lock to remove the entry), so the object is intact. An interned object
+/// must not change its value (its hash or equality) while it is canonical: lookups of it
+/// would then miss, and a second object for its old value could be made; the table itself is
+/// never corrupted (removal uses the hash recorded when the object was interned).
 ///
 /// In the costs, n is the number of canonical objects and b of buckets (they never shrink).
 template <class T, class Hash, class KeyEqual, class Policy> class basic_weak_interner {
@@ -248,10 +249,11 @@ private:
         return static_cast<std::size_t>(hash_(key));
     }
 
-    /// The live canonical object equal to `key`, or empty. No lock: inside the guard it only
-    /// takes a strong ref to a candidate whose hash matches (try_add_strong; a dying one is
-    /// skipped); KeyEqual then runs outside the guard, on an object held alive, and a
-    /// candidate that is not equal is released outside it too (that release may be a death).
+    /// The live canonical object equal to `key`, or empty. No lock. In weakref::, inside the
+    /// guard it only takes a strong ref to a candidate whose hash matches (try_add_strong; a
+    /// dying one is skipped); KeyEqual then runs outside the guard, on an object held alive,
+    /// and a candidate that is not equal is released outside it too (that release may be a
+    /// death). In weakref::local:: it compares in the walk (see below).
     template <class Q> ref_type find_live(const Q& key) const {
         const table* t = table_.get();
         if (t == nullptr) {
@@ -260,13 +262,23 @@ private:
         return find_live(*t, hash_of(key), key);
     }
     template <class Q> ref_type find_live(const table& t, std::size_t h, const Q& key) const {
-        // The common case, a first candidate that is equal (or none), pays for no list of
-        // unequal candidates; a full collision of hashes goes on out of line.
-        ref_type candidate = take_candidate(t, h, nullptr);
-        if (!candidate || equal_(static_cast<const T&>(*candidate), key)) {
-            return candidate;
+        if constexpr (!Policy::thread_safe) {
+            // weakref::local::: no other thread can end a candidate while KeyEqual reads it,
+            // and an entry in the chain has a live referent whenever user code runs (a death
+            // removes it before anything else, see table_iterator::hold). So KeyEqual runs in
+            // the walk, as find_locked (and weak_value_map::get) do, and only the equal object
+            // is taken: no ref to take and drop per candidate, no list of unequal ones, and the
+            // object's count is read while its value is compared, not before.
+            return find_locked(t.shard_for(h), h, key);
+        } else {
+            // The common case, a first candidate that is equal (or none), pays for no list of
+            // unequal candidates; a full collision of hashes goes on out of line.
+            ref_type candidate = take_candidate(t, h, nullptr);
+            if (!candidate || equal_(static_cast<const T&>(*candidate), key)) {
+                return candidate;
+            }
+            return find_live_colliding(t, h, key, std::move(candidate));
         }
-        return find_live_colliding(t, h, key, std::move(candidate));
     }
 
     /// Under a read guard taken here: a strong ref to the first live object of hash `h`
