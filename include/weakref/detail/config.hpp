@@ -163,6 +163,17 @@ template <class E> [[noreturn]] void no_exceptions(const E& e) noexcept {
     std::abort(); // also after a handler that returned: the caller cannot go on
 }
 
+// The two helpers below are plain inline functions whose bodies depend on WEAKREF_THROW's
+// choice; the inline namespace names them after it, so that translation units that choose
+// differently (a WEAKREF_THROW of the user's in one, weakref's in another) link two distinct
+// pairs instead of the linker keeping one body for both.
+#ifdef WEAKREF_THROW_VIA_LIBSTDCXX
+#define WEAKREF_THROWING_HELPERS throw_via_libstdcxx
+#else
+#define WEAKREF_THROWING_HELPERS throw_built_object
+#endif
+inline namespace WEAKREF_THROWING_HELPERS {
+
 /// Throws std::invalid_argument(what): a precondition on an argument that the caller broke.
 [[noreturn]] WEAKREF_NOINLINE inline void throw_invalid_argument(const char* what) {
 #ifdef WEAKREF_THROW_VIA_LIBSTDCXX
@@ -180,5 +191,8 @@ template <class E> [[noreturn]] void no_exceptions(const E& e) noexcept {
     WEAKREF_THROW(std::logic_error(what));
 #endif
 }
+
+} // namespace WEAKREF_THROWING_HELPERS
+#undef WEAKREF_THROWING_HELPERS
 
 } // namespace weakref::detail
