@@ -26,6 +26,31 @@ namespace {
 
 struct km_tag {};
 using key_obj = wrtest::counted<km_tag>;
+
+/// A value that can be copied but not assigned: get_or_insert needs no more.
+struct unassignable {
+    explicit unassignable(int v) : value(v) {}
+    unassignable(const unassignable&) = default;
+    unassignable& operator=(const unassignable&) = delete;
+    ~unassignable() = default;
+    int value;
+};
+
+/// A value with no move constructor (so every move is a copy) whose copies can be made to throw:
+/// the `countdown`-th copy from now throws.
+struct copy_only_tag {};
+struct copy_only {
+    explicit copy_only(int v) : value(v) {}
+    copy_only(const copy_only& other) : value(other.value.value) {
+        if (countdown > 0 && --countdown == 0) {
+            WRTEST_THROW(wrtest::injected_failure());
+        }
+    }
+    copy_only& operator=(const copy_only&) = default; // never throws
+    ~copy_only() = default;
+    wrtest::counted<copy_only_tag> value;
+    static inline int countdown = 0;
+};
 struct val_tag {};
 using val = wrtest::counted<val_tag>;
 using val_map = wr::weak_key_map<key_obj, val>;
@@ -1139,6 +1164,11 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: get_or_insert runs make only for a key 
         CHECK(got == "inserted");
         CHECK(m.get(k) == "inserted");
     }
+    SECTION("a V that is copy-constructible but not assignable") {
+        wr::weak_key_map<key_obj, unassignable> um;
+        CHECK(um.get_or_insert(k, [] { return unassignable(3); }).value == 3);
+        CHECK(um.get_or_insert(k, [] { return unassignable(4); }).value == 3);
+    }
 #if WEAKREF_TEST_HAS_EXCEPTIONS
     SECTION("a make that throws leaves the map unchanged") {
         m.insert(other, "other");
@@ -1149,6 +1179,34 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_key_map: get_or_insert runs make only for a key 
         CHECK_FALSE(m.contains(k));
         CHECK(k.weak_count() == 0);
         CHECK(m.get_or_insert(k, [] { return "later"; }) == "later"); // nothing left in flight
+    }
+    SECTION("a V copy that throws inside get_or_insert leaks nothing and frees nothing twice") {
+        // The n-th copy of the value in the call throws: 1 into the entry, 2 and 3 the two
+        // copies for the caller and for waiters, 4 the caller's return value (after the
+        // creation is published). Before the fix, 2 and 3 leaked the entry, its V and the key's
+        // control block; 4 withdrew a freed creation (heap-use-after-free under AddressSanitizer).
+        for (int n = 1; n <= 4; ++n) {
+            INFO("the copy that throws: " << n);
+            wrtest::count_scope<wrtest::counted<copy_only_tag>> values;
+            wr::weak_key_map<key_obj, copy_only> cm;
+            {
+                auto key = wr::make_ref<key_obj>(1);
+                copy_only::countdown = n;
+                REQUIRE_THROWS_AS(cm.get_or_insert(key, [] { return copy_only(5); }),
+                                  wrtest::injected_failure);
+                copy_only::countdown = 0;
+                // Copies 1-3 come before the entry is linked: nothing was inserted. Copy 4 comes
+                // after: the entry stays, as every waiter received it.
+                CHECK(cm.size() == (n == 4 ? 1U : 0U));
+                CHECK(key.weak_count() == (n == 4 ? 1 : 0));
+                const copy_only again = cm.get_or_insert(key, [] { return copy_only(6); });
+                CHECK(again.value.value == (n == 4 ? 5 : 6)); // nothing left in flight
+                CHECK(cm.size() == 1);
+            }
+            CHECK(cm.size() == 0);
+            wr::flush_retired();
+            CHECK(values.alive() == 0);
+        }
     }
     SECTION("get_or_insert for its own key from inside make throws std::logic_error") {
         bool threw = false;

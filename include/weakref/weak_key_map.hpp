@@ -317,22 +317,33 @@ public:
                 auto&& made = make();
                 std::optional<V> winner;
                 {
+                    // An entry made but not linked, because a copy of its V threw: destroyed
+                    // (its V, and its weak unit on the key) after the lock, like the graveyard.
+                    std::unique_ptr<entry> unlinked;
                     graveyard grave(t, removal_cause::replaced);
                     typename flight::lock_type lock(s.mutex);
                     entry* old = table::find(s, h, same(object));
-                    if (old == nullptr || !old->with_value([&](V& v) { winner.emplace(v); })) {
+                    if (old != nullptr && old->with_value([&](V& v) { winner.emplace(v); })) {
+                        c.result.emplace(*winner); // may throw: nothing changed
+                    } else {
                         table::reserve_one(s, grave);
-                        auto* fresh = new entry(&t, object, h, std::forward<decltype(made)>(made));
-                        winner.emplace(fresh->value());
+                        unlinked.reset(
+                            new entry(&t, object, h, std::forward<decltype(made)>(made)));
+                        // The two copies, which may throw, before the entry is linked: if one
+                        // does, nothing was inserted and single_flight withdraws the creation.
+                        winner.emplace(unlinked->value());
+                        c.result.emplace(unlinked->value());
+                        // From here on nothing throws.
                         if (old != nullptr) {
                             t.remove(s, old, grave);
                         }
-                        table::link(s, fresh);
+                        table::link(s, unlinked.release());
                     }
-                    c.result.emplace(*winner);
                     flight::publish(s, c);
                     flight::leave(lock, c);
                 }
+                // May throw (a V whose move throws): c is published, so single_flight leaves it
+                // to its waiters; the entry stays inserted.
                 return std::move(*winner);
             });
     }

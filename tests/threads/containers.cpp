@@ -455,6 +455,73 @@ TEST_CASE("threads: get_or_insert racing on one key runs the factory once and gi
     CHECK(scope.alive() == 0);
 }
 
+#if WEAKREF_TEST_HAS_EXCEPTIONS
+namespace {
+/// A weak_key_map value whose copy throws on the thread that armed it (`armed`).
+struct throwing_copy_tag {};
+struct throwing_copy {
+    explicit throwing_copy(int v) : value(v) {}
+    throwing_copy(const throwing_copy& other) : value(other.value.value) {
+        if (armed) {
+            armed = false;
+            throw wrtest::injected_failure();
+        }
+    }
+    throwing_copy& operator=(const throwing_copy&) = default;
+    ~throwing_copy() = default;
+    wrtest::counted<throwing_copy_tag> value;
+    static inline thread_local bool armed = false;
+};
+} // namespace
+
+TEST_CASE("threads: a waiter of weak_key_map::get_or_insert whose copy of the result throws "
+          "leaks nothing",
+          "[threads][weak_key_map][needs-exceptions]") {
+    // The waiter copies the creation's result under the shard lock; before the fix, a throw
+    // there kept its count on the creation, which then never freed itself or its V.
+    wrtest::watchdog dog("a waiter's copy of the result throws");
+    wrtest::count_scope<wrtest::counted<throwing_copy_tag>> values;
+    constexpr int rounds = 20;
+    int waiter_threw = 0;
+    for (int round = 0; round < rounds; ++round) {
+        weakref::weak_key_map<goi_node, throwing_copy> map;
+        auto key = make_ref<goi_node>(round);
+        std::atomic<bool> in_make{false};
+        std::thread creator([&] {
+            const throwing_copy got = map.get_or_insert(key, [&] {
+                in_make.store(true);
+                // Long enough for the waiter to find the creation in flight (if it comes later,
+                // it copies from the entry instead: also a throw, also nothing to leak).
+                std::this_thread::sleep_for(20ms);
+                return throwing_copy(round);
+            });
+            CHECK(got.value.value == round);
+        });
+        while (!in_make.load()) {
+            std::this_thread::yield();
+        }
+        std::thread waiter([&] {
+            throwing_copy::armed = true;
+            try {
+                (void)map.get_or_insert(key, [] { return throwing_copy(-1); });
+            } catch (const wrtest::injected_failure&) {
+                ++waiter_threw;
+            }
+            throwing_copy::armed = false;
+        });
+        waiter.join();
+        creator.join();
+        CHECK(map.size() == 1);
+        key.reset();
+        CHECK(map.size() == 0);
+        weakref::flush_retired();
+    }
+    CHECK(waiter_threw == rounds);
+    weakref::flush_retired();
+    CHECK(values.alive() == 0);
+}
+#endif
+
 TEST_CASE("threads: a slow get_or_insert factory for one key blocks no other key",
           "[threads][weak_value_map][hazard-11]") {
     wrtest::count_scope<goi_node> scope;

@@ -24,6 +24,10 @@ template <class Policy, class Result> struct creation {
     unsigned users = 1; // the creator and its waiters; the last one frees it
     bool done = false;  // set with `result` (empty if the creation failed or made nothing)
     std::optional<Result> result;
+    // The creator's flag, on its stack, that publish sets: from then on the node may be freed
+    // by the last waiter, and an exception the creator's run throws afterwards (a V's move
+    // into the return value, say) must not withdraw it.
+    bool* published = nullptr;
 
     creation() = default;
     creation(const creation&) = delete;
@@ -59,7 +63,7 @@ public:
         std::optional<Result> out;
         for (;;) {
             lock_type lock(s.mutex);
-            out = lookup();
+            take(out, lookup());
             if (out) {
                 break;
             }
@@ -68,7 +72,7 @@ public:
                     detail::throw_logic_error(
                         "weakref: get_or_insert re-entered for the key it is creating");
                 }
-                out = wait_for(s, lock, other);
+                take(out, wait_for(s, lock, other));
                 if (out) {
                     break;
                 }
@@ -84,9 +88,13 @@ public:
             s.creating = mine.get();
             lock.unlock();
             node& c = *mine.release();
+            bool published = false;
+            c.published = &published;
             WEAKREF_TRY { return run(c); }
             WEAKREF_CATCH_ALL {
-                withdraw(s, c);
+                if (!published) {
+                    withdraw(s, c); // else c belongs to its waiters (or is freed already)
+                }
                 WEAKREF_RETHROW;
             }
         }
@@ -105,6 +113,9 @@ public:
             }
         }
         c.done = true;
+        if (c.published != nullptr) {
+            *c.published = true; // the creator's own thread: it runs publish
+        }
         if (s.waiters != nullptr) {
             static_cast<condition_variable*>(s.waiters)->notify_all();
         }
@@ -119,6 +130,15 @@ public:
     }
 
 private:
+    /// `out = from`, for a Result that is copy-constructible but not assignable (a V of a
+    /// weak_key_map may be either).
+    static void take(std::optional<Result>& out, std::optional<Result>&& from) {
+        out.reset();
+        if (from) {
+            out.emplace(std::move(*from));
+        }
+    }
+
     template <class Same> static node* find(Shard& s, std::size_t h, Same& same) {
         for (auto* c = static_cast<node*>(s.creating); c != nullptr; c = c->next) {
             if (c->hash == h && same(*c)) {
@@ -131,14 +151,16 @@ private:
     /// Waits, under `lock`, for `c` to finish; returns its result (empty if it failed). The
     /// lock is held again on return.
     static std::optional<Result> wait_for(Shard& s, lock_type& lock, node* c) {
-        ++c->users;
         if constexpr (Policy::thread_safe) {
             if (s.waiters == nullptr) {
-                s.waiters = new condition_variable();
+                s.waiters = new condition_variable(); // may throw: before this waiter counts
                 s.drop_waiters = [](void* cv) noexcept {
                     delete static_cast<condition_variable*>(cv);
                 };
             }
+        }
+        ++c->users;
+        if constexpr (Policy::thread_safe) {
             auto* cv = static_cast<condition_variable*>(s.waiters);
             while (!c->done) {
                 cv->wait(lock);
@@ -146,13 +168,28 @@ private:
         } else {
             WEAKREF_ASSERT(c->done, "a single-threaded container waited for a creation");
         }
-        std::optional<Result> result = c->result; // may copy a V: allowed under the shard lock
+        std::optional<Result> result;
+        WEAKREF_TRY {
+            if (c->result) {
+                result.emplace(*c->result); // may copy a V: allowed under the shard lock
+            }
+        }
+        WEAKREF_CATCH_ALL {
+            drop_waiter(lock, c); // the copy threw: this waiter's use ends all the same
+            WEAKREF_RETHROW;
+        }
+        drop_waiter(lock, c);
+        return result;
+    }
+
+    /// A waiter's use of `c` ends, under `lock`; the last frees it outside the lock (its
+    /// result may be a ref or a V whose destruction must not run under it).
+    static void drop_waiter(lock_type& lock, node* c) noexcept {
         if (--c->users == 0) {
             lock.unlock();
-            delete c; // drops its result outside the lock
+            delete c;
             lock.lock();
         }
-        return result;
     }
 
     /// A failed creation: publish it with no result, without the lock on entry.
