@@ -12,7 +12,7 @@
 namespace {
 namespace d = weakref::detail;
 
-// As std::mutex on glibc: nothing to run at exit, so a static container's lock stays usable.
+// As libstdc++'s std::mutex: a trivial destructor, nothing to run at exit.
 static_assert(std::is_trivially_destructible_v<d::mutex>);
 static_assert(!std::is_copy_constructible_v<d::mutex> && !std::is_copy_assignable_v<d::mutex>);
 

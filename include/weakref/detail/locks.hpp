@@ -33,9 +33,8 @@ public:
     constexpr mutex() noexcept = default;
     mutex(const mutex&) = delete;
     mutex& operator=(const mutex&) = delete;
-    // No pthread_mutex_destroy: a mutex made with PTHREAD_MUTEX_INITIALIZER needs none, and a
-    // trivial destructor (libstdc++'s std::mutex has one too) leaves a static container's lock
-    // usable by the destructors of statics that outlive it, as with std::mutex.
+    // No pthread_mutex_destroy: a mutex made with PTHREAD_MUTEX_INITIALIZER needs none, and
+    // the destructor stays trivial, as libstdc++'s std::mutex's is.
     ~mutex() = default;
 
     /// Fails only on misuse (a default mutex locked twice by one thread may deadlock, as
