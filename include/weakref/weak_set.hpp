@@ -11,7 +11,7 @@
 
 #include <cstddef>
 #include <type_traits>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 namespace weakref::detail {
@@ -455,11 +455,13 @@ private:
         return [p](const entry& e) { return e.object() == p; };
     }
 
-    /// The addresses of a snapshot's elements (the snapshot keeps them alive meanwhile).
-    static std::unordered_set<const T*> identities(const std::vector<value_type>& items) {
-        std::unordered_set<const T*> out(items.size());
+    /// The addresses of a snapshot's elements (the snapshot keeps them alive meanwhile), as
+    /// the keys of a map: <unordered_map> is read by the maps anyway, <unordered_set> would
+    /// add its own header to every include of weakref (docs/compile-time.md).
+    static std::unordered_map<const T*, bool> identities(const std::vector<value_type>& items) {
+        std::unordered_map<const T*, bool> out(items.size());
         for (const value_type& r : items) {
-            out.insert(r.get());
+            out.emplace(r.get(), true);
         }
         return out;
     }

@@ -11,9 +11,9 @@
 #include "reclamation.hpp"
 #include "teardown.hpp"
 
+#include <climits>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 // std::forward_iterator_tag is declared in <iterator>, which brings the stream iterators and,
 // behind them, <string> and the stream buffers. <memory> needs the tags itself (its
 // uninitialized algorithms dispatch on them), and libstdc++ and libc++ define them there.
@@ -392,7 +392,7 @@ public:
     static std::size_t mix(std::size_t h) noexcept {
         return static_cast<std::size_t>(static_cast<std::uint64_t>(h) * 0x9E3779B97F4A7C15ULL);
     }
-    static constexpr unsigned size_bits = std::numeric_limits<std::size_t>::digits;
+    static constexpr unsigned size_bits = sizeof(std::size_t) * CHAR_BIT;
 
     shard& shard_for(std::size_t h) noexcept {
         if constexpr (shard_bits == 0) {
