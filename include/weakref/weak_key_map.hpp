@@ -322,7 +322,7 @@ public:
                     std::unique_ptr<entry> unlinked;
                     graveyard grave(t, removal_cause::replaced);
                     typename flight::lock_type lock(s.mutex);
-                    entry* old = table::find(s, h, same(object));
+                    entry* old = table::find_held(s, h, same(object));
                     if (old != nullptr && old->with_value([&](V& v) { winner.emplace(v); })) {
                         c.result.emplace(*winner); // may throw: nothing changed
                     } else {
@@ -444,7 +444,7 @@ public:
         entry* taken = nullptr;
         {
             guard lock(s.mutex);
-            entry* e = table::find(s, h, same(key));
+            entry* e = table::find_held(s, h, same(key));
             if (e != nullptr && t->remove(s, e, grave)) {
                 taken = e; // buried: the graveyard frees it after we moved the value out
             }
@@ -724,7 +724,7 @@ private:
         shard& s = t->shard_for(h);
         graveyard grave(*t, removal_cause::erased);
         guard lock(s.mutex);
-        entry* e = table::find(s, h, same(key));
+        entry* e = table::find_held(s, h, same(key));
         return e != nullptr && (only == nullptr || e == only) && t->remove(s, e, grave);
     }
 
@@ -749,7 +749,7 @@ private:
         {
             graveyard grave(t, removal_cause::replaced);
             guard lock(s.mutex);
-            entry* old = table::find(s, h, same(object));
+            entry* old = table::find_held(s, h, same(object));
             if (old != nullptr && !assign && !old->block()->expired()) {
                 return false;
             }

@@ -122,7 +122,7 @@ public:
         shard& s = t.shard_for(h);
         graveyard grave(t, removal_cause::erased);
         guard lock(s.mutex);
-        entry* old = table::find(s, h, same(object));
+        entry* old = table::find_held(s, h, same(object));
         if (old != nullptr && !old->block()->expired()) {
             return false;
         }
@@ -447,7 +447,7 @@ private:
         shard& s = t->shard_for(h);
         graveyard grave(*t, removal_cause::erased);
         guard lock(s.mutex);
-        entry* e = table::find(s, h, same(p));
+        entry* e = table::find_held(s, h, same(p));
         return e != nullptr && t->remove(s, e, grave);
     }
 

@@ -626,7 +626,7 @@ private:
             graveyard grave(t, removal_cause::erased);
             {
                 guard lock(s.mutex);
-                entry* old = table::find(s, h, matcher(key));
+                entry* old = table::find_held(s, h, matcher(key));
                 if (old != nullptr && old->value() == object) {
                     if (!assign || !recent_.active()) {
                         return false; // already there; nothing to do, nothing told
@@ -727,7 +727,7 @@ private:
         mapped_type unkept;
         graveyard grave(*t, removal_cause::erased);
         guard lock(s.mutex);
-        entry* e = table::find(s, h, matcher(key));
+        entry* e = table::find_held(s, h, matcher(key));
         // A value that died, whose death has not yet taken the entry, is left to that death:
         // it is not live, so erase returns false and the death tells `died`.
         if (e == nullptr || e->block()->expired() || !t->remove(s, e, grave)) {
@@ -745,7 +745,8 @@ private:
         shard& s = t.shard_for(h);
         graveyard grave(t, removal_cause::erased);
         guard lock(s.mutex);
-        entry* e = table::find(s, h, [&](const entry& x) -> bool { return equal(x.key, key); });
+        entry* e =
+            table::find_held(s, h, [&](const entry& x) -> bool { return equal(x.key, key); });
         return e != nullptr && e->value() == value && t.remove(s, e, grave);
     }
 
@@ -760,7 +761,7 @@ private:
         mapped_type unkept; // keep_recent's ref to it, likewise (never the last: out holds it)
         graveyard grave(*t, removal_cause::erased);
         guard lock(s.mutex);
-        entry* e = table::find(s, h, matcher(key));
+        entry* e = table::find_held(s, h, matcher(key));
         if (e != nullptr) {
             // Only a live value is taken; a dead one is left to its death, which tells `died`.
             out = table::template lock_referent<V>(*e);
@@ -838,7 +839,7 @@ private:
                 // creation is withdrawn by single_flight, its waiters woken, and the map left
                 // as it was.
                 const K& key = static_cast<value_creation&>(c).key;
-                entry* old = table::find(s, h, matcher(key));
+                entry* old = table::find_held(s, h, matcher(key));
                 mapped_type existing =
                     old != nullptr ? table::template lock_referent<V>(*old) : mapped_type();
                 if (existing) {

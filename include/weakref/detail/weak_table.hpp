@@ -295,10 +295,12 @@ public:
         graveyard(weak_table& t, removal_cause cause) noexcept
             : domain_(t.domain_), listener_(t.acquire_listener()), cause_(cause),
               holds_referents_(listener_ != nullptr && Entry::listener_sees_referent),
-              frame_{listener_, active_calls_} {
+              frame_{listener_, nullptr} {
             // The reference held here counts as this thread's own for release(), which a
-            // destructor run below may reach: it must not wait for us.
+            // destructor run below may reach: it must not wait for us. Without a listener
+            // nothing is pushed, and the thread-local is not touched at all.
             if (listener_ != nullptr) {
+                frame_.outer = active_calls_;
                 active_calls_ = &frame_;
             }
         }
@@ -413,22 +415,21 @@ public:
     /// The entry of `s` with hash `h` that `match` accepts, dead or alive; null if none. Runs
     /// `match` (the container's key equality) with no lock held.
     template <class Match> static Entry* find(const shard& s, std::size_t h, Match&& match) {
+        if constexpr (!Policy::thread_safe) {
+            return find_held(s, h, match); // nothing moves under a local lookup
+        }
         for (unsigned spins = 0, tries = 0;; ++tries) {
-            if (Policy::thread_safe && tries == 8) {
+            if (tries == 8) {
                 // Resizes (or a chain that grew past the walk's bound) kept sending this walk
                 // astray: look under the shard's lock, where nothing moves.
                 lock_guard<mutex_type> lock(s.mutex);
-                bool astray = false;
-                return walk(s, h, match, astray);
+                return find_held(s, h, match);
             }
             // acquire: a resize that started is seen before any entry it moved.
             const unsigned seq = s.resizing.load(std::memory_order_acquire);
             bool astray = false;
             if (Entry* e = walk(s, h, match, astray)) {
                 return e;
-            }
-            if constexpr (!Policy::thread_safe) {
-                return nullptr;
             }
             // A miss is true unless a resize ran meanwhile or the walk gave up (the loads in
             // walk are acquires, so this one cannot move before them).
@@ -437,6 +438,32 @@ public:
             }
             Policy::pause(spins);
         }
+    }
+
+    /// find, for a caller that holds `s`'s lock (and, in weakref::local::, for every caller):
+    /// no chain changes and no resize runs meanwhile, so one walk answers, with no bound to
+    /// keep and no resize count to check. The writers' lookup.
+    template <class Match> static Entry* find_held(const shard& s, std::size_t h, Match&& match) {
+        // relaxed: every link, unlink and resize of `s` was made under the lock we hold (or on
+        // this thread), so it happens before these loads.
+        const buckets* a = s.heads.load(std::memory_order_relaxed);
+        if (a == nullptr) {
+            return nullptr;
+        }
+        for (entry_base* e = a->slots()[bucket_of(h, a->bits)].load(std::memory_order_relaxed);
+             e != nullptr; e = held_next(e)) {
+            if (e->hash_ == h && match(*static_cast<Entry*>(e))) {
+                return static_cast<Entry*>(e);
+            }
+        }
+        return nullptr;
+    }
+    static entry_base* held_next(const entry_base* e) noexcept {
+        // relaxed: see find_held. The orphan mark is masked as in next_in_chain (an entry in
+        // a chain never carries it; the mask costs one instruction and keeps the two alike).
+        return reinterpret_cast<entry_base*>(
+            reinterpret_cast<std::uintptr_t>(e->chain_.load(std::memory_order_relaxed)) &
+            ~std::uintptr_t{1});
     }
 
     /// One walk of the chain of `h` in `s`'s current buckets. Sets `astray` (and returns
