@@ -17,15 +17,6 @@ namespace weakref::detail {
 
 // --- Waiting for pins -------------------------------------------------------------------------
 
-/// A hint to the processor that this thread is spinning (x86 PAUSE, Arm YIELD), else nothing.
-inline void anchor_cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__) || defined(__arm__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 /// Returns once `done()` is true: spins briefly (a pin is usually held for a few hundred
 /// nanoseconds), then yields the processor, then sleeps in steps that double up to a
 /// millisecond (a pin held across real work should not cost its waiter a core).
@@ -40,7 +31,7 @@ template <class Done> void anchor_wait(Done done) noexcept {
         if (done()) {
             return;
         }
-        anchor_cpu_relax();
+        cpu_relax();
     }
     for (int i = 0; i < 64; ++i) {
         yield_processor();

@@ -80,15 +80,20 @@ inline void yield_processor() noexcept {
 #endif
 }
 
+/// A hint to the processor that this thread is spinning (x86 PAUSE, Arm YIELD), else nothing.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /// One step of a busy wait: a pause instruction, and past a few dozen spins a yield of the
 /// processor, so that a waiter on a 2-core machine lets the thread it waits for run.
 inline void spin_pause(unsigned& spins) noexcept {
     if (++spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__) || defined(__arm__)
-        __asm__ __volatile__("yield");
-#endif
+        cpu_relax();
         return;
     }
     yield_processor();
