@@ -117,16 +117,20 @@ public:
             *c.published = true; // the creator's own thread: it runs publish
         }
         if (s.waiters != nullptr) {
-            static_cast<condition_variable*>(s.waiters)->notify_all();
+            s.waiters->notify_all();
         }
     }
 
-    /// Drops one use of `c` under `lock`; the last frees it after releasing the lock.
-    static void leave(lock_type& lock, node& c) noexcept {
-        if (--c.users == 0) {
-            lock.unlock();
-            delete &c;
+    /// Drops one use of `c` under `lock`; the last frees it after releasing the lock (its
+    /// result may be a ref or a V whose destruction must not run under it), and returns true:
+    /// the lock is then no longer held.
+    static bool leave(lock_type& lock, node& c) noexcept {
+        if (--c.users != 0) {
+            return false;
         }
+        lock.unlock();
+        delete &c;
+        return true;
     }
 
 private:
@@ -154,16 +158,12 @@ private:
         if constexpr (Policy::thread_safe) {
             if (s.waiters == nullptr) {
                 s.waiters = new condition_variable(); // may throw: before this waiter counts
-                s.drop_waiters = [](void* cv) noexcept {
-                    delete static_cast<condition_variable*>(cv);
-                };
             }
         }
         ++c->users;
         if constexpr (Policy::thread_safe) {
-            auto* cv = static_cast<condition_variable*>(s.waiters);
             while (!c->done) {
-                cv->wait(lock);
+                s.waiters->wait(lock);
             }
         } else {
             WEAKREF_ASSERT(c->done, "a single-threaded container waited for a creation");
@@ -182,12 +182,9 @@ private:
         return result;
     }
 
-    /// A waiter's use of `c` ends, under `lock`; the last frees it outside the lock (its
-    /// result may be a ref or a V whose destruction must not run under it).
+    /// A waiter's use of `c` ends, under `lock` (see leave), which is held again on return.
     static void drop_waiter(lock_type& lock, node* c) noexcept {
-        if (--c->users == 0) {
-            lock.unlock();
-            delete c;
+        if (leave(lock, *c)) {
             lock.lock();
         }
     }

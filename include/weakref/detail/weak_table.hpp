@@ -251,10 +251,9 @@ public:
         // readers' line away from them.
         alignas(64) mutable mutex_type mutex;
         typename Policy::template cell<std::size_t> size{0}; // written under `mutex`
-        std::size_t changes = 0;  // links and unlinks: the local iterators' check
-        void* creating = nullptr; // get_or_insert in flight (see single_flight.hpp)
-        void* waiters = nullptr;  // their condition, made on first wait
-        void (*drop_waiters)(void*) noexcept = nullptr;
+        std::size_t changes = 0;               // links and unlinks: the local iterators' check
+        void* creating = nullptr;              // get_or_insert in flight (see single_flight.hpp)
+        condition_variable* waiters = nullptr; // their condition, made on first wait
         // Set under `mutex` when an entry leaves (it will be retired): the table's release
         // then waits for the grace period, so that a destroyed container has let go of all
         // its memory (and its referents' weak units).
@@ -378,9 +377,7 @@ public:
             WEAKREF_ASSERT(s.size.load(std::memory_order_relaxed) == 0,
                            "a weak table freed with entries");
             buckets::free(s.heads.load(std::memory_order_relaxed));
-            if (s.drop_waiters != nullptr) {
-                s.drop_waiters(s.waiters);
-            }
+            delete s.waiters;
         }
         if (listener* l = listener_.load(std::memory_order_relaxed)) {
             l->release();
