@@ -11,7 +11,9 @@
 #include <cstring>
 #include <type_traits>
 
-#if defined(__has_include)
+// WEAKREF_NO_PTHREAD: use the standard's <mutex>, <condition_variable> and <thread> even where
+// <pthread.h> exists (the portable path, as on a platform without it; tested in CI).
+#if defined(__has_include) && !defined(WEAKREF_NO_PTHREAD)
 #if __has_include(<pthread.h>) && __has_include(<sched.h>)
 #include <pthread.h>
 #include <sched.h>
