@@ -89,6 +89,7 @@ void throw_handler(const std::exception& e);
 #endif
 
 #ifndef WEAKREF_THROW
+#define WEAKREF_THROW_IS_WEAKREFS 1 // not the user's (see the throwing helpers below)
 #if WEAKREF_HAS_EXCEPTIONS
 #define WEAKREF_THROW(e) throw e
 #else
@@ -152,6 +153,25 @@ namespace weakref::detail {
     std::abort();
 }
 
+// no_exceptions and the two helpers below are plain inline functions whose bodies depend on
+// how this translation unit throws: through libstdc++, with a throw expression, without exceptions
+// (no_exceptions, with or without the user's handler), or through a WEAKREF_THROW of the
+// user's. The inline namespace names them after that choice, so that translation units that
+// choose differently (one built with -fno-exceptions, another with the user's WEAKREF_THROW)
+// link distinct helpers instead of the linker keeping one body for all of them.
+#if defined(WEAKREF_THROW_VIA_LIBSTDCXX)
+#define WEAKREF_THROWING_HELPERS throw_via_libstdcxx
+#elif !defined(WEAKREF_THROW_IS_WEAKREFS)
+#define WEAKREF_THROWING_HELPERS throw_through_user_macro
+#elif WEAKREF_HAS_EXCEPTIONS
+#define WEAKREF_THROWING_HELPERS throw_expression
+#elif defined(WEAKREF_THROW_HANDLER)
+#define WEAKREF_THROWING_HELPERS throw_to_user_handler
+#else
+#define WEAKREF_THROWING_HELPERS throw_without_exceptions
+#endif
+inline namespace WEAKREF_THROWING_HELPERS {
+
 /// What WEAKREF_THROW does without exceptions: the user's weakref::throw_handler if
 /// WEAKREF_THROW_HANDLER is defined, else the exception's message; then std::abort().
 template <class E> [[noreturn]] void no_exceptions(const E& e) noexcept {
@@ -162,17 +182,6 @@ template <class E> [[noreturn]] void no_exceptions(const E& e) noexcept {
 #endif
     std::abort(); // also after a handler that returned: the caller cannot go on
 }
-
-// The two helpers below are plain inline functions whose bodies depend on WEAKREF_THROW's
-// choice; the inline namespace names them after it, so that translation units that choose
-// differently (a WEAKREF_THROW of the user's in one, weakref's in another) link two distinct
-// pairs instead of the linker keeping one body for both.
-#ifdef WEAKREF_THROW_VIA_LIBSTDCXX
-#define WEAKREF_THROWING_HELPERS throw_via_libstdcxx
-#else
-#define WEAKREF_THROWING_HELPERS throw_built_object
-#endif
-inline namespace WEAKREF_THROWING_HELPERS {
 
 /// Throws std::invalid_argument(what): a precondition on an argument that the caller broke.
 [[noreturn]] WEAKREF_NOINLINE inline void throw_invalid_argument(const char* what) {
