@@ -327,7 +327,7 @@ private:
     /// class comment), and a dying one is skipped after the comparison.
     template <class Q> ref_type find_locked(const shard& s, std::size_t h, const Q& probe) const {
         ref_type out;
-        table::find(s, h, [&](const entry& e) {
+        table::find_held(s, h, [&](const entry& e) {
             T* object = e.object_ptr();
             if (!equal_(static_cast<const T&>(*object), probe) || !e.block()->try_add_strong()) {
                 return false;

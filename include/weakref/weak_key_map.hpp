@@ -300,7 +300,7 @@ public:
             s, h,
             [&]() -> std::optional<V> {
                 std::optional<V> out;
-                if (entry* e = table::find(s, h, same(object))) {
+                if (entry* e = table::find_held(s, h, same(object))) { // under the lock
                     e->with_value([&](V& v) { out.emplace(v); });
                 }
                 return out;

@@ -809,7 +809,7 @@ private:
         return flight::get_or_create(
             s, h,
             [&]() -> std::optional<mapped_type> {
-                if (const entry* e = table::find(s, h, matcher(key))) {
+                if (const entry* e = table::find_held(s, h, matcher(key))) { // under the lock
                     if (mapped_type v = table::template lock_referent<V>(*e)) {
                         return v;
                     }
