@@ -212,6 +212,30 @@ TEST_CASE(WEAKREF_FLAVOUR "keep_recent: an assignment drops the value it replace
     CHECK(made.alive() == 1);
 }
 
+TEST_CASE(WEAKREF_FLAVOUR "keep_recent: an assignment keeps its value only while the tier is on",
+          "[keep_recent]") {
+    // weakref::local:: assigns by a shorter path when keep_recent is off: the tier must be
+    // consulted again as soon as it is on.
+    lru_map m;
+    items made;
+    CHECK(m.insert_or_assign(1, wr::make_ref<item>(1))); // no tier: the temporary dies
+    CHECK_FALSE(m.contains(1));
+    auto held = wr::make_ref<item>(2);
+    CHECK(m.insert_or_assign(1, held));
+    CHECK_FALSE(m.insert_or_assign(1, wr::make_ref<item>(3))); // replaced; 3 dies at once
+    CHECK_FALSE(m.contains(1));
+    CHECK(m.insert_or_assign(1, held));
+    m.keep_recent(lru(4));
+    CHECK_FALSE(m.insert_or_assign(1, wr::make_ref<item>(4))); // replaced; 4 kept by the tier
+    CHECK(m.get(1)->value == 4);
+    m.keep_recent(0); // 4 let go: dies, and its entry with it
+    CHECK_FALSE(m.contains(1));
+    CHECK(m.insert_or_assign(1, held));
+    CHECK_FALSE(m.insert_or_assign(1, wr::make_ref<item>(5))); // the tier is off again
+    CHECK_FALSE(m.contains(1));
+    CHECK(made.alive() == 1); // held
+}
+
 TEST_CASE(WEAKREF_FLAVOUR "keep_recent: lowering n lets the least recent go at once; raising it "
                           "keeps what is held",
           "[keep_recent]") {

@@ -1201,6 +1201,42 @@ template <class Map> void listen(Map& m, key_log& log) {
     m.on_remove([&log](const int& key, cause c) { log.record(key, c); });
 }
 
+TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: assignments before, while and after a listener is "
+                          "installed: only those while it is there are told, and every one "
+                          "replaces its value",
+          "[weak_value_map][on_remove]") {
+    // weakref::local:: takes a shorter path for an assignment with no listener and no
+    // keep_recent: this walks a key through both paths and back.
+    item_map m;
+    key_log log;
+    std::vector<wr::ref<item>> old;
+    auto value = wr::make_ref<item>(0);
+    CHECK(m.insert_or_assign(1, value));
+    const auto assign = [&](int n) {
+        old.push_back(value);
+        value = wr::make_ref<item>(n);
+        CHECK_FALSE(m.insert_or_assign(1, value)); // replaced, not added
+        CHECK(m.get(1) == value);
+        CHECK(value.weak_count() == 1);
+        CHECK(old.back().weak_count() == 0); // the entry let go of the old value at once
+        CHECK(m.size() == 1);
+    };
+    assign(1);
+    listen(m, log);
+    assign(2);
+    assign(3);
+    m.on_remove(nullptr);
+    assign(4);
+    CHECK(log.causes() == std::vector<cause>{cause::replaced, cause::replaced});
+    listen(m, log);
+    old.clear(); // the replaced values die: none is in the map any more, nothing to tell
+    CHECK(log.size() == 2);
+    CHECK(m.get(1) == value);
+    value.reset();
+    CHECK(log.causes() == std::vector<cause>{cause::replaced, cause::replaced, cause::died});
+    CHECK(m.empty());
+}
+
 /// A listener that records (tag, key) and counts how often it was copied: a copy of the map
 /// must copy it, a move must not.
 struct tagged_listener {

@@ -617,6 +617,21 @@ private:
         table& t = table_.ensure();
         shard& s = t.shard_for(h);
         V* const object = const_cast<V*>(value.get());
+        // weakref::local:: with no listener and no keep_recent: an assignment over a live value
+        // tells nobody and holds nothing for later, so it needs no graveyard (retarget_now).
+        // Otherwise the lookup made here is the one the general path below uses.
+        entry* looked_up = nullptr;
+        bool looked = false;
+        if constexpr (!Policy::thread_safe) {
+            if (assign && !recent_.active() && !t.has_listener()) {
+                looked_up = table::find_held(s, h, matcher(key));
+                looked = true;
+                if (looked_up != nullptr && looked_up->value() != object &&
+                    table::retarget_now(s, looked_up, object)) {
+                    return false; // a live value replaced: nothing added
+                }
+            }
+        }
         bool replaced = false;
         bool old_died = false;
         bool added = false;
@@ -626,7 +641,9 @@ private:
             graveyard grave(t, removal_cause::erased);
             {
                 guard lock(s.mutex);
-                entry* old = table::find_held(s, h, matcher(key));
+                // (In weakref::local:: nothing ran since the lookup above but the graveyard's
+                // construction, which changes no entry.)
+                entry* old = looked ? looked_up : table::find_held(s, h, matcher(key));
                 if (old != nullptr && old->value() == object) {
                     if (!assign || !recent_.active()) {
                         return false; // already there; nothing to do, nothing told

@@ -294,12 +294,12 @@ public:
         graveyard(weak_table& t, removal_cause cause) noexcept
             : domain_(t.domain_), listener_(t.acquire_listener()), cause_(cause),
               holds_referents_(listener_ != nullptr && Entry::listener_sees_referent),
-              frame_{listener_, nullptr} {
+              frame_{listener_, active_calls_} {
             // The reference held here counts as this thread's own for release(), which a
-            // destructor run below may reach: it must not wait for us. Without a listener
-            // nothing is pushed, and the thread-local is not touched at all.
+            // destructor run below may reach: it must not wait for us. (Reading the
+            // thread-local only when a listener is there makes GCC 12 at -O3 warn of a
+            // dangling pointer, -Wdangling-pointer, where the frame is popped in time.)
             if (listener_ != nullptr) {
-                frame_.outer = active_calls_;
                 active_calls_ = &frame_;
             }
         }
@@ -562,19 +562,50 @@ public:
     /// after a grace period, by `grave`. False, and nothing changed, if the old referent's
     /// death already took the hook on another thread: then the caller replaces the entry, and
     /// that death frees the old one.
-    static bool retarget(shard& s, entry_base* e, void* object, graveyard& grave) noexcept {
+    /// The referent change of a retarget, under the shard lock: `e` leaves its referent's
+    /// hook list and joins `object`'s, with a weak unit on it. Returns the old referent's
+    /// block, whose weak unit the caller still holds, or null (and nothing changed) if that
+    /// referent is dead or dying.
+    static control_block<Policy>* swap_referent(shard& s, entry_base* e, void* object) noexcept {
         control_block<Policy>* const old_block = e->block();
         if (old_block->detach(e) != detach_result::detached) {
-            return false; // dead or dying: the caller replaces the entry, the death reports it
+            return nullptr;
         }
         control_block<Policy>* const fresh = control_block<Policy>::of(object);
         fresh->add_weak();
         // release: a lookup that reads the new referent sees its weak unit taken.
         e->object_.store(object, std::memory_order_release);
         fresh->link(e);
-        grave.release_unit_later(old_block);
         ++s.changes;
+        return old_block;
+    }
+    static bool retarget(shard& s, entry_base* e, void* object, graveyard& grave) noexcept {
+        control_block<Policy>* const old_block = swap_referent(s, e, object);
+        if (old_block == nullptr) {
+            return false; // dead or dying: the caller replaces the entry, the death reports it
+        }
+        grave.release_unit_later(old_block);
         return true;
+    }
+    /// retarget in weakref::local::, with no graveyard: the old referent's weak unit is
+    /// released at once. No lookup can be reading its block (no other thread), and the release
+    /// cannot be the block's last: the old referent lives (swap_referent detached it, not a
+    /// dying one), so its strong refs hold a weak unit of their own. So nothing is freed and no
+    /// user code runs here.
+    static bool retarget_now(shard& s, entry_base* e, void* object) noexcept {
+        static_assert(!Policy::thread_safe, "a thread-safe retarget waits for a grace period");
+        control_block<Policy>* const old_block = swap_referent(s, e, object);
+        if (old_block == nullptr) {
+            return false;
+        }
+        old_block->release_weak();
+        return true;
+    }
+    /// Whether a removal listener is installed (weakref::local::, where it cannot change
+    /// meanwhile; the thread-safe flavour reads it once per graveyard instead).
+    [[nodiscard]] bool has_listener() const noexcept {
+        static_assert(!Policy::thread_safe, "a thread-safe table reads its listener once");
+        return listener_.load(std::memory_order_relaxed) != nullptr;
     }
 
     /// remove() for every entry of `s`.
