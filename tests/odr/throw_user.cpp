@@ -4,7 +4,7 @@
 
 bool user_macro_ran = false;
 
-#define WEAKREF_THROW(e) (user_macro_ran = true, throw e)
+#define WEAKREF_THROW(e) (user_macro_ran = true, throw(e))
 #include <weakref/weakref.hpp>
 
 #include <cstring>
