@@ -620,16 +620,15 @@ private:
         // weakref::local:: with no listener and no keep_recent: an assignment over a live value
         // tells nobody and holds nothing for later, so it needs no graveyard (retarget_now).
         // Otherwise the lookup made here is the one the general path below uses.
-        entry* looked_up = nullptr;
-        bool looked = false;
+        bool short_path = false;
         if constexpr (!Policy::thread_safe) {
-            if (assign && !recent_.active() && !t.has_listener()) {
-                looked_up = table::find_held(s, h, matcher(key));
-                looked = true;
-                if (looked_up != nullptr && looked_up->value() != object &&
-                    table::retarget_now(s, looked_up, object)) {
-                    return false; // a live value replaced: nothing added
-                }
+            short_path = assign && !recent_.active() && !t.has_listener();
+        }
+        entry* const looked_up = short_path ? table::find_held(s, h, matcher(key)) : nullptr;
+        if constexpr (!Policy::thread_safe) {
+            if (looked_up != nullptr && looked_up->value() != object &&
+                table::retarget_now(s, looked_up, object)) {
+                return false; // a live value replaced: nothing added
             }
         }
         bool replaced = false;
@@ -643,7 +642,7 @@ private:
                 guard lock(s.mutex);
                 // (In weakref::local:: nothing ran since the lookup above but the graveyard's
                 // construction, which changes no entry.)
-                entry* old = looked ? looked_up : table::find_held(s, h, matcher(key));
+                entry* old = short_path ? looked_up : table::find_held(s, h, matcher(key));
                 if (old != nullptr && old->value() == object) {
                     if (!assign || !recent_.active()) {
                         return false; // already there; nothing to do, nothing told

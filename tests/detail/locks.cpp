@@ -18,6 +18,10 @@ static_assert(!std::is_copy_constructible_v<d::mutex> && !std::is_copy_assignabl
 
 } // namespace
 
+#if defined(WEAKREF_NO_PTHREAD) && defined(WEAKREF_HAS_PTHREAD)
+#error "WEAKREF_NO_PTHREAD is defined, yet weakref chose the pthread locks"
+#endif
+
 TEST_CASE("locks: try_lock fails while another thread holds the mutex", "[detail][locks]") {
     d::mutex m;
     REQUIRE(m.try_lock());

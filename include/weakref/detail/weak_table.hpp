@@ -129,12 +129,13 @@ template <class Policy> struct table_entry : death_hook<Policy> {
     [[nodiscard]] control_block<Policy>* block() const noexcept {
         return control_block<Policy>::of(object());
     }
-    [[nodiscard]] table_entry* next_in_chain() const noexcept {
-        // acquire: pairs with the release that linked the next entry, whose fields are then
-        // initialised. Bit 0 is the orphan mark (see weak_table::mark_orphan).
-        return reinterpret_cast<table_entry*>(
-            reinterpret_cast<std::uintptr_t>(chain_.load(std::memory_order_acquire)) &
-            ~std::uintptr_t{1});
+    /// acquire (a lock-free lookup's): pairs with the release that linked the next entry, whose
+    /// fields are then initialised; relaxed under the shard lock (see find_held). Bit 0 is the
+    /// orphan mark (see weak_table::mark_orphan), masked off.
+    [[nodiscard]] table_entry*
+    next_in_chain(std::memory_order order = std::memory_order_acquire) const noexcept {
+        return reinterpret_cast<table_entry*>(reinterpret_cast<std::uintptr_t>(chain_.load(order)) &
+                                              ~std::uintptr_t{1});
     }
 
     typename Policy::template cell<table_entry*> chain_{nullptr}; // next in the bucket
@@ -448,19 +449,12 @@ public:
             return nullptr;
         }
         for (entry_base* e = a->slots()[bucket_of(h, a->bits)].load(std::memory_order_relaxed);
-             e != nullptr; e = held_next(e)) {
+             e != nullptr; e = e->next_in_chain(std::memory_order_relaxed)) {
             if (e->hash_ == h && match(*static_cast<Entry*>(e))) {
                 return static_cast<Entry*>(e);
             }
         }
         return nullptr;
-    }
-    static entry_base* held_next(const entry_base* e) noexcept {
-        // relaxed: see find_held. The orphan mark is masked as in next_in_chain (an entry in
-        // a chain never carries it; the mask costs one instruction and keeps the two alike).
-        return reinterpret_cast<entry_base*>(
-            reinterpret_cast<std::uintptr_t>(e->chain_.load(std::memory_order_relaxed)) &
-            ~std::uintptr_t{1});
     }
 
     /// One walk of the chain of `h` in `s`'s current buckets. Sets `astray` (and returns
@@ -556,12 +550,6 @@ public:
         return retire(e, grave);
     }
 
-    /// Points entry `e` of `s` at `object` (alive: the caller holds a strong ref) in place of
-    /// its referent: same key, same place in its chain, no allocation. The entry's hook moves
-    /// from the old referent's list to the new one's; the old referent's weak unit is released
-    /// after a grace period, by `grave`. False, and nothing changed, if the old referent's
-    /// death already took the hook on another thread: then the caller replaces the entry, and
-    /// that death frees the old one.
     /// The referent change of a retarget, under the shard lock: `e` leaves its referent's
     /// hook list and joins `object`'s, with a weak unit on it. Returns the old referent's
     /// block, whose weak unit the caller still holds, or null (and nothing changed) if that
@@ -579,6 +567,12 @@ public:
         ++s.changes;
         return old_block;
     }
+    /// Points entry `e` of `s` at `object` (alive: the caller holds a strong ref) in place of
+    /// its referent: same key, same place in its chain, no allocation. The entry's hook moves
+    /// from the old referent's list to the new one's; the old referent's weak unit is released
+    /// after a grace period, by `grave`. False, and nothing changed, if the old referent's
+    /// death already took the hook on another thread: then the caller replaces the entry, and
+    /// that death frees the old one.
     static bool retarget(shard& s, entry_base* e, void* object, graveyard& grave) noexcept {
         control_block<Policy>* const old_block = swap_referent(s, e, object);
         if (old_block == nullptr) {
