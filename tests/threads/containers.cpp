@@ -1216,3 +1216,122 @@ TEST_CASE("threads: clear() does not chase entries another thread inserts meanwh
     map.clear();
     CHECK(map.empty());
 }
+
+// --- Replaced values' weak units: released late, but counted exactly -------------------------
+//
+// An assignment over a live value lets go of the entry's weak unit on it only after the lookups
+// that may still stand on its block have ended. Those units wait in the assigning thread's
+// reclamation ring without an epoch until the thread seals them (at its next reclaim, retire
+// or exit), so weak_count() on another thread must seal them itself before it waits.
+
+TEST_CASE("threads: a value replaced on a thread that is still running is no longer counted by "
+          "weak_count() asked on another thread",
+          "[threads][weak_value_map][reclamation]") {
+    wrtest::watchdog dog("weak_count of a value replaced on a running thread");
+    weakref::weak_value_map<int, int> map;
+    auto first = make_ref<int>(1);
+    auto second = make_ref<int>(2);
+    std::atomic<bool> replaced{false};
+    std::atomic<bool> checked{false};
+    std::thread writer([&] {
+        map.insert_or_assign(0, first);
+        map.insert_or_assign(0, second); // first's unit now waits in this thread's ring
+        replaced.store(true);
+        wait_for(checked); // still running: its ring is not handed over
+    });
+    wait_for(replaced);
+    const long first_weak = first.weak_count();
+    const long second_weak = second.weak_count();
+    checked.store(true);
+    writer.join();
+    CHECK(first_weak == 0);
+    CHECK(second_weak == 1);
+    CHECK(map.get(0) == second);
+}
+
+TEST_CASE("threads: a value replaced on a thread that has exited is no longer counted by "
+          "weak_count()",
+          "[threads][weak_value_map][reclamation]") {
+    wrtest::watchdog dog("weak_count of a value replaced on an exited thread");
+    weakref::weak_value_map<int, int> map;
+    auto first = make_ref<int>(1);
+    auto second = make_ref<int>(2);
+    std::thread writer([&] {
+        map.insert_or_assign(0, first);
+        map.insert_or_assign(0, second);
+    });
+    writer.join(); // its ring went to the domain's orphans, sealed
+    CHECK(first.weak_count() == 0);
+    CHECK(second.weak_count() == 1);
+    // And without a weak_count: the value's block is let go of by whoever reclaims next.
+    auto third = make_ref<int>(3);
+    std::thread again([&] { map.insert_or_assign(0, third); });
+    again.join();
+    const weak_ref<int> w = second;
+    second.reset();
+    CHECK(w.expired());
+    CHECK(w.weak_count() == 1); // w's own unit: the entry's went with the thread's ring
+}
+
+TEST_CASE("threads: weak_count() asked while other threads keep replacing values counts every "
+          "value replaced before it as out of the map",
+          "[threads][weak_value_map][reclamation]") {
+    wrtest::watchdog dog("weak_count racing replacements");
+    constexpr int writers = 2;
+    constexpr int per_writer = 3000;
+    weakref::weak_value_map<int, int> map;
+    // Made up front: the checker reads them while the writers run.
+    std::vector<std::vector<ref<int>>> values(writers);
+    for (int w = 0; w < writers; ++w) {
+        for (int i = 0; i < per_writer; ++i) {
+            values[static_cast<std::size_t>(w)].push_back(make_ref<int>(i));
+        }
+    }
+    // done[w]: how many of writer w's values are out of the map (replaced by a later one).
+    std::array<std::atomic<int>, writers> done{};
+    std::atomic<int> finished{0};
+    std::vector<std::thread> threads;
+    for (int w = 0; w < writers; ++w) {
+        threads.emplace_back([&, w] {
+            const auto& mine = values[static_cast<std::size_t>(w)];
+            for (int i = 0; i < per_writer; ++i) {
+                map.insert_or_assign(w, mine[static_cast<std::size_t>(i)]);
+                // release: the replacement of value i - 1 happens before a reader of i.
+                done[static_cast<std::size_t>(w)].store(i, std::memory_order_release);
+            }
+            finished.fetch_add(1);
+        });
+    }
+    int asked = 0;
+    int wrong = 0;
+    long last_wrong = -1;
+    while (finished.load() < writers || asked < 20) {
+        for (int w = 0; w < writers; ++w) {
+            const int out = done[static_cast<std::size_t>(w)].load(std::memory_order_acquire);
+            if (out == 0) {
+                continue;
+            }
+            ++asked;
+            const long n =
+                values[static_cast<std::size_t>(w)][static_cast<std::size_t>(out - 1)].weak_count();
+            if (n != 0) {
+                ++wrong;
+                last_wrong = n;
+            }
+        }
+        if (asked > 100000) {
+            break;
+        }
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    CAPTURE(asked, last_wrong);
+    CHECK(asked >= 20);
+    CHECK(wrong == 0);
+    for (int w = 0; w < writers; ++w) {
+        const auto& mine = values[static_cast<std::size_t>(w)];
+        CHECK(mine.back().weak_count() == 1);
+        CHECK(mine[per_writer / 2].weak_count() == 0);
+    }
+}

@@ -59,7 +59,9 @@ struct retired_item {
     std::uint64_t epoch; // the global epoch when it was retired
 };
 
-/// A first-in, first-out array of retired items (their epochs never decrease).
+/// A first-in, first-out array of retired items. Its last `unsealed()` items carry no epoch
+/// yet (0; the global epoch starts at 1): their owner sealed them with one epoch for the lot
+/// later (see epoch_domain::retire_unit). Sealed epochs never decrease along the ring.
 class retired_ring {
 public:
     retired_ring() noexcept = default;
@@ -68,22 +70,56 @@ public:
     ~retired_ring() { ::operator delete(items_); }
 
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] std::size_t unsealed() const noexcept { return unsealed_; }
+    /// How many items were ever pushed: names a point of the ring for seal().
+    [[nodiscard]] std::uint64_t pushed() const noexcept { return pushed_; }
+    /// Whether the first item is sealed and was retired two epochs or more before `e`.
+    [[nodiscard]] bool ripe(std::uint64_t e) const noexcept {
+        return size_ > unsealed_ && items_[first_].epoch + 2 <= e;
+    }
     [[nodiscard]] const retired_item& front() const noexcept { return items_[first_]; }
     void pop() noexcept {
         first_ = (first_ + 1) & (capacity_ - 1);
         --size_;
     }
+    /// A sealed item (its epoch set). Seal the unsealed ones first (their epochs are older).
     /// False (and nothing changed) if memory ran out.
     bool push(const retired_item& item) noexcept {
+        WEAKREF_ASSERT(item.epoch != 0, "an unsealed item pushed as sealed");
+        WEAKREF_ASSERT(unsealed_ == 0, "a sealed item pushed behind unsealed ones");
+        return append(item);
+    }
+    /// An item whose epoch seal() gives later.
+    bool push_unsealed(void* p, void (*free)(void*) noexcept) noexcept {
+        if (!append(retired_item{p, free, 0})) {
+            return false;
+        }
+        ++unsealed_;
+        return true;
+    }
+    /// Gives epoch `e` to the unsealed items pushed before the point `upto` (a pushed() value).
+    void seal(std::uint64_t e, std::uint64_t upto) noexcept {
+        const std::uint64_t first_unsealed = pushed_ - unsealed_;
+        if (upto <= first_unsealed) {
+            return;
+        }
+        const auto count = static_cast<std::size_t>(upto - first_unsealed);
+        for (std::size_t i = size_ - unsealed_, end = i + count; i < end; ++i) {
+            items_[(first_ + i) & (capacity_ - 1)].epoch = e;
+        }
+        unsealed_ -= count;
+    }
+
+private:
+    bool append(const retired_item& item) noexcept {
         if (size_ == capacity_ && !grow()) {
             return false;
         }
         items_[(first_ + size_) & (capacity_ - 1)] = item;
         ++size_;
+        ++pushed_;
         return true;
     }
-
-private:
     bool grow() noexcept {
         const std::size_t grown = capacity_ == 0 ? 64 : capacity_ * 2;
         auto* fresh =
@@ -105,6 +141,8 @@ private:
     std::size_t first_ = 0;
     std::size_t size_ = 0;
     std::size_t capacity_ = 0; // a power of two, or 0
+    std::size_t unsealed_ = 0; // the last items of the ring, not yet given an epoch
+    std::uint64_t pushed_ = 0;
 };
 
 /// Epoch-based reclamation (Fraser's scheme, as crossbeam-epoch uses it), for the readers of
@@ -116,6 +154,12 @@ private:
 /// reader that was inside a lookup then to have left it. Each thread frees what it retired,
 /// from its own ring, every `batch` retirements; a thread that exits hands its ring to the
 /// domain, and the next thread that reclaims frees it.
+///
+/// Small, frequent retirements (a replaced value's weak unit, one per assignment) take no
+/// epoch of their own (retire_unit): they wait unsealed in the ring, and one fence and one read
+/// of the epoch seal all of them, at the thread's next reclaim, retire, flush or exit. The
+/// epoch a seal reads is later than each item's unlink, so they are freed no earlier than
+/// their own epochs would have let them be; at most `batch` of them wait so.
 ///
 /// Bounds: a lookup holds no lock and runs no user code but the table's hash and key
 /// equality, so the epoch advances unless one of those blocks. A thread whose ring passes
@@ -151,7 +195,7 @@ public:
         std::atomic<bool> in_use{true}; // owned by a live thread
         record* next = nullptr;         // the domain's list; never unlinked
         tiny_lock ring_lock;            // the owner, and flush() on another thread
-        retired_ring ring;
+        retired_ring ring;              // under ring_lock
     };
 
     /// Announces the calling thread inside a lookup for its lifetime. Nests.
@@ -199,10 +243,12 @@ public:
     void retire(void* p, void (*free)(void*) noexcept, std::size_t weight = 1) noexcept {
         record* r = current();
         // seq_cst fence: the unlink that made `p` unreachable (before this call) precedes, in
-        // the total order, every scan that can advance past the epoch read below.
+        // the total order, every scan that can advance past the epoch read below; so do the
+        // unlinks of the unsealed items before it (earlier on this thread), sealed with it.
         store_load_fence();
         const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
         r->ring_lock.lock();
+        r->ring.seal(e, r->ring.pushed());
         const bool pushed = r->ring.push(retired_item{p, free, e});
         r->ring_lock.unlock();
         if (!pushed) {
@@ -222,24 +268,27 @@ public:
             orphans_lock_.unlock();
             return;
         }
-        if (WEAKREF_UNLIKELY(r->transient) && r->nesting == 0) {
-            detach(r); // the thread is exiting: its ring goes to the orphans now
-            return;
-        }
-        r->since_reclaim += weight;
-        if (r->since_reclaim >= batch) {
-            r->since_reclaim = 0;
-            reclaim(r);
-            if (r->nesting == 0 && ring_size(r) >= backlog) {
-                for (unsigned spins = 0; ring_size(r) >= backlog / 2;) {
-                    try_advance();
-                    reclaim(r);
-                    spin_pause(spins);
-                }
-            }
-        }
+        retired(r, weight);
     }
 
+    /// retire() for a small item made often (a replaced value's weak unit): no fence and no
+    /// epoch now; the item waits unsealed for the thread's next seal (see the class comment).
+    /// The same call conditions as retire().
+    void retire_unit(void* p, void (*free)(void*) noexcept) noexcept {
+        record* r = current();
+        if (WEAKREF_UNLIKELY(r->transient)) {
+            retire(p, free); // the record goes back soon: no item of it may wait unsealed
+            return;
+        }
+        r->ring_lock.lock();
+        const bool pushed = r->ring.push_unsealed(p, free);
+        r->ring_lock.unlock();
+        if (!pushed) {
+            retire(p, free); // out of memory: retire copes with it
+            return;
+        }
+        retired(r, 1);
+    }
     /// Waits until every lookup running now has ended, then frees everything retired before,
     /// in every thread's ring. For weak_count(), which counts container entries: an entry
     /// holds its weak unit until it is freed.
@@ -250,6 +299,11 @@ public:
         record* self = current();
         if (self->nesting != 0) {
             return; // inside a lookup (a hash or key equality that counts): cannot wait
+        }
+        // Every unit retired before this call, on any thread, gets an epoch now, so that the
+        // grace period below covers it.
+        for (record* r = records_.load(std::memory_order_acquire); r != nullptr; r = r->next) {
+            seal_retired_before(r);
         }
         synchronize(self);
         const std::uint64_t e = epoch_.load(std::memory_order_acquire);
@@ -272,6 +326,62 @@ private:
 
     record* attach() noexcept;
 
+    /// After `r`'s owner retired items of total `weight`: every `batch`, seal and reclaim;
+    /// past `backlog`, wait for the epoch (see the class comment). An exiting thread's record
+    /// goes back at once.
+    void retired(record* r, std::size_t weight) noexcept {
+        if (WEAKREF_UNLIKELY(r->transient) && r->nesting == 0) {
+            detach(r); // the thread is exiting: its ring goes to the orphans now
+            return;
+        }
+        r->since_reclaim += weight;
+        if (r->since_reclaim >= batch) {
+            r->since_reclaim = 0;
+            reclaim(r);
+            if (r->nesting == 0 && ring_size(r) >= backlog) {
+                for (unsigned spins = 0; ring_size(r) >= backlog / 2;) {
+                    try_advance();
+                    reclaim(r);
+                    spin_pause(spins);
+                }
+            }
+        }
+    }
+
+    /// The owner seals its unsealed items (retire_unit) with the epoch of now.
+    void seal(record* r) noexcept {
+        // seq_cst fence: the unlinks of the items sealed here (earlier on this thread) precede,
+        // in the total order, every scan that can advance past the epoch read below, as in
+        // retire.
+        store_load_fence();
+        const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
+        r->ring_lock.lock();
+        r->ring.seal(e, r->ring.pushed());
+        r->ring_lock.unlock();
+    }
+
+    /// Any thread (flush) seals the items `r`'s owner had retired before this call.
+    void seal_retired_before(record* r) noexcept {
+        r->ring_lock.lock();
+        const std::uint64_t upto = r->ring.pushed();
+        const bool some = r->ring.unsealed() != 0;
+        r->ring_lock.unlock();
+        if (!some) {
+            return;
+        }
+        // The lock taken above (acquire, after the owner's release of it when it pushed) makes
+        // each of those items' unlinks happen before this fence. seq_cst fence: a lookup that
+        // read one of them before its unlink has its fence before this one in the total order,
+        // so every scan that follows the epoch read below sees its announcement, and the epoch
+        // cannot pass e + 1 while it runs; nor can it have announced later than e (its epoch
+        // read precedes this fence). Items pushed after the lock above stay unsealed (`upto`).
+        store_load_fence();
+        const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
+        r->ring_lock.lock();
+        r->ring.seal(e, upto);
+        r->ring_lock.unlock();
+    }
+
     /// Advances the global epoch if every thread inside a lookup announced the current one.
     void try_advance() noexcept {
         std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
@@ -292,6 +402,7 @@ private:
     /// freed now. Each advance checks every record, so two in a row are as safe as two far
     /// apart: the second needs every reader that stood in the first's epoch to have left.
     void reclaim(record* r) noexcept {
+        seal(r);
         try_advance();
         try_advance();
         const std::uint64_t e = epoch_.load(std::memory_order_acquire);
@@ -308,23 +419,25 @@ private:
         return n;
     }
 
-    /// Frees the items of `r`'s ring retired two epochs or more before `e`, outside its lock.
+    /// Frees the items of `r`'s ring retired two epochs or more before `e`, outside its lock:
+    /// a few at a time per lock taken.
     void free_before(record* r, std::uint64_t e) noexcept {
+        constexpr std::size_t per_lock = 16;
         for (;;) {
-            retired_item item{};
-            {
-                r->ring_lock.lock();
-                const bool ripe = r->ring.size() != 0 && r->ring.front().epoch + 2 <= e;
-                if (ripe) {
-                    item = r->ring.front();
-                    r->ring.pop();
-                }
-                r->ring_lock.unlock();
-                if (!ripe) {
-                    return;
-                }
+            retired_item ripe[per_lock];
+            std::size_t n = 0;
+            r->ring_lock.lock();
+            for (; n < per_lock && r->ring.ripe(e); ++n) {
+                ripe[n] = r->ring.front();
+                r->ring.pop();
             }
-            item.free(item.p); // may retire more, into this or another ring
+            r->ring_lock.unlock();
+            for (std::size_t i = 0; i < n; ++i) {
+                ripe[i].free(ripe[i].p); // may retire more, into this or another ring
+            }
+            if (n < per_lock) {
+                return;
+            }
         }
     }
 
@@ -332,7 +445,7 @@ private:
         for (;;) {
             retired_item item{};
             orphans_lock_.lock();
-            const bool ripe = orphans_.size() != 0 && orphans_.front().epoch + 2 <= e;
+            const bool ripe = orphans_.ripe(e);
             if (ripe) {
                 item = orphans_.front();
                 orphans_.pop();
@@ -473,7 +586,9 @@ WEAKREF_NOINLINE inline epoch_domain::record* epoch_domain::attach() noexcept {
 }
 
 inline void epoch_domain::detach(record* r) noexcept {
-    // The ring goes to the orphans, to be freed by whichever thread reclaims next.
+    // The ring goes to the orphans, to be freed by whichever thread reclaims next; sealed
+    // first (the orphans hold sealed items only). Runs on the record's owner.
+    seal(r);
     r->ring_lock.lock();
     orphans_lock_.lock();
     bool lost = false;

@@ -86,6 +86,10 @@ template <class Policy> struct table_reclamation {
                        std::size_t weight = 1) noexcept {
         d->retire(p, free, weight);
     }
+    /// A small item retired often: sealed with others under one epoch (see retire_unit).
+    static void retire_unit(domain* d, void* p, void (*free)(void*) noexcept) noexcept {
+        d->retire_unit(p, free);
+    }
 };
 template <> struct table_reclamation<local_policy> {
     struct domain {};
@@ -98,6 +102,9 @@ template <> struct table_reclamation<local_policy> {
     }
     static void retire(domain* /*unused*/, void* p, void (*free)(void*) noexcept,
                        std::size_t /*weight*/ = 1) noexcept {
+        free(p);
+    }
+    static void retire_unit(domain* /*unused*/, void* p, void (*free)(void*) noexcept) noexcept {
         free(p);
     }
 };
@@ -319,7 +326,7 @@ public:
                 reclamation::retire(domain_, e, &Entry::free);
             }
             if (units_ != nullptr) {
-                reclamation::retire(domain_, units_, &release_unit);
+                reclamation::retire_unit(domain_, units_, &release_unit);
             }
             if (array_ != nullptr) {
                 // An outgrown bucket array: large, and a growing table retires little else.
