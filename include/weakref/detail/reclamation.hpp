@@ -61,7 +61,7 @@ struct retired_item {
 
 /// A first-in, first-out array of retired items. Its last `unsealed()` items carry no epoch
 /// yet (0; the global epoch starts at 1): their owner sealed them with one epoch for the lot
-/// later (see epoch_domain::retire_unit). Sealed epochs never decrease along the ring.
+/// later (see epoch_domain::retire_batched). Sealed epochs never decrease along the ring.
 class retired_ring {
 public:
     retired_ring() noexcept = default;
@@ -155,11 +155,11 @@ private:
 /// from its own ring, every `batch` retirements; a thread that exits hands its ring to the
 /// domain, and the next thread that reclaims frees it.
 ///
-/// Small, frequent retirements (a replaced value's weak unit, one per assignment) take no
-/// epoch of their own (retire_unit): they wait unsealed in the ring, and one fence and one read
-/// of the epoch seal all of them, at the thread's next reclaim, retire, flush or exit. The
-/// epoch a seal reads is later than each item's unlink, so they are freed no earlier than
-/// their own epochs would have let them be; at most `batch` of them wait so.
+/// Small, frequent retirements (an entry, a replaced value's weak unit) take no epoch of their
+/// own (retire_batched): they wait unsealed in the ring, and one fence and one read of the
+/// epoch seal all of them, at the thread's next reclaim or retire, at its exit, or at a flush
+/// on any thread. The epoch a seal reads is later than each item's unlink, so they are freed
+/// no earlier than their own epochs would have let them be; at most `batch` of them wait so.
 ///
 /// Bounds: a lookup holds no lock and runs no user code but the table's hash and key
 /// equality, so the epoch advances unless one of those blocks. A thread whose ring passes
@@ -271,10 +271,10 @@ public:
         retired(r, weight);
     }
 
-    /// retire() for a small item made often (a replaced value's weak unit): no fence and no
-    /// epoch now; the item waits unsealed for the thread's next seal (see the class comment).
-    /// The same call conditions as retire().
-    void retire_unit(void* p, void (*free)(void*) noexcept) noexcept {
+    /// retire() for a small item retired often (an entry, a replaced value's weak unit): no
+    /// fence and no epoch now; the item waits unsealed for its thread's next seal (see the
+    /// class comment). The same call conditions as retire(), and the weight of one.
+    void retire_batched(void* p, void (*free)(void*) noexcept) noexcept {
         record* r = current();
         if (WEAKREF_UNLIKELY(r->transient)) {
             retire(p, free); // the record goes back soon: no item of it may wait unsealed
@@ -348,7 +348,7 @@ private:
         }
     }
 
-    /// The owner seals its unsealed items (retire_unit) with the epoch of now.
+    /// The owner seals its unsealed items (retire_batched) with the epoch of now.
     void seal(record* r) noexcept {
         // seq_cst fence: the unlinks of the items sealed here (earlier on this thread) precede,
         // in the total order, every scan that can advance past the epoch read below, as in

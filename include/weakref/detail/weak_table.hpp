@@ -86,9 +86,10 @@ template <class Policy> struct table_reclamation {
                        std::size_t weight = 1) noexcept {
         d->retire(p, free, weight);
     }
-    /// A small item retired often: sealed with others under one epoch (see retire_unit).
-    static void retire_unit(domain* d, void* p, void (*free)(void*) noexcept) noexcept {
-        d->retire_unit(p, free);
+    /// An entry, or a weak unit: small and retired often, so sealed with others under one
+    /// epoch (see epoch_domain::retire_batched).
+    static void retire_batched(domain* d, void* p, void (*free)(void*) noexcept) noexcept {
+        d->retire_batched(p, free);
     }
 };
 template <> struct table_reclamation<local_policy> {
@@ -104,7 +105,7 @@ template <> struct table_reclamation<local_policy> {
                        std::size_t /*weight*/ = 1) noexcept {
         free(p);
     }
-    static void retire_unit(domain* /*unused*/, void* p, void (*free)(void*) noexcept) noexcept {
+    static void retire_batched(domain* /*unused*/, void* p, void (*free)(void*) noexcept) noexcept {
         free(p);
     }
 };
@@ -323,10 +324,10 @@ public:
                 if (holds_referents_) {
                     e->block()->release_strong(); // taken by detach; may end the referent now
                 }
-                reclamation::retire(domain_, e, &Entry::free);
+                reclamation::retire_batched(domain_, e, &Entry::free);
             }
             if (units_ != nullptr) {
-                reclamation::retire_unit(domain_, units_, &release_unit);
+                reclamation::retire_batched(domain_, units_, &release_unit);
             }
             if (array_ != nullptr) {
                 // An outgrown bucket array: large, and a growing table retires little else.
@@ -954,7 +955,7 @@ private:
         auto* e = static_cast<Entry*>(p);
         domain* d = parked_domain(e);
         Entry::drop_payload(*e);
-        reclamation::retire(d, e, &Entry::free);
+        reclamation::retire_batched(d, e, &Entry::free);
     }
     static bool never_removes(hook_sink<Policy>* /*sink*/, death_hook<Policy>* /*hook*/) noexcept {
         return true;
