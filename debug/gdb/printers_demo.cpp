@@ -41,6 +41,10 @@ int main() {
         weakref::ref<Cheese> soon_gone = weakref::make_ref<Cheese>(Cheese{"Camembert", 2});
         stock.insert("camembert", soon_gone);
     } // its entry leaves with it: stock has 2 live entries
+    // A re-pointed entry lets go of its weak unit on the value it replaced after a grace period
+    // too: brie's entry goes to parmesan and back; the units waiting meanwhile are not counted.
+    stock.insert_or_assign("brie", parmesan);
+    stock.insert_or_assign("brie", r);
 
     weakref::weak_key_map<Cheese, int> price;
     price.insert(r, 7);

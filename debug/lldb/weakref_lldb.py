@@ -47,10 +47,11 @@ _STRING_NAMES = re.compile(
 )
 
 # The functions a retired item is freed with, when it holds a weak unit: a container's entry
-# (Entry::free) and a unit let go of by a re-pointed entry (graveyard::release_unit).
+# (Entry::free) and a unit let go of by a re-pointed entry (graveyard::deallocate_block; its
+# count is dropped as it leaves the ring, so while it is there it still counts).
 _ENTRY_FREE = re.compile(r"^weakref::detail::basic_weak_\w+<.*>::entry::free(\(void ?\*\))?$")
 _UNIT_RELEASE = re.compile(
-    r"^weakref::detail::weak_table<.*>::graveyard::release_unit(\(void ?\*\))?$")
+    r"^weakref::detail::weak_table<.*>::graveyard::deallocate_block(\(void ?\*\))?$")
 # epoch_domain::instance()'s `static epoch_domain* const domain`, one per copy of weakref.
 _DOMAIN_SYMBOL = "_ZZN7weakref6detail12epoch_domain8instanceEvE6domain"
 _DOMAIN_TYPE = "weakref::detail::epoch_domain"
@@ -246,15 +247,18 @@ def _retired_units(valobj, memory, block):
     names = {}  # free function -> name
     object_offset = None
     units = 0
+    # retired_item's size in words (p, free, epoch, settle), from the debug info if it has it.
+    item_type = memory.target.FindFirstType("weakref::detail::retired_item")
+    stride = item_type.GetByteSize() // 8 if item_type.IsValid() and item_type.GetByteSize() else 4
     for domain in _domains(valobj, memory):
         for ring in _rings(domain):
             size, first = _scalar(_member(ring, "size_")), _scalar(_member(ring, "first_"))
             capacity, items = _scalar(_member(ring, "capacity_")), _scalar(_member(ring, "items_"))
             if size == 0 or capacity == 0 or size > capacity or capacity & (capacity - 1):
                 continue
-            words = memory.words(items, 3 * capacity)  # retired_item: p, free, epoch
+            words = memory.words(items, stride * capacity)  # retired_item: p, free, ...
             for i in range(size):
-                at = 3 * ((first + i) & (capacity - 1))
+                at = stride * ((first + i) & (capacity - 1))
                 p, free = words[at], words[at + 1]
                 if free not in names:
                     names[free] = memory.function_name(free)

@@ -105,10 +105,14 @@ public:
 
     void add_weak() noexcept { counts_.add_weak(); }
     void release_weak() noexcept {
-        if (counts_.release_weak()) {
-            ops()->deallocate(this);
+        if (drop_weak()) {
+            deallocate();
         }
     }
+    /// release_weak in two, for a caller that drops the unit under a lock of its own and frees
+    /// after it: whether that was the last unit, and then the block must be deallocated.
+    [[nodiscard]] bool drop_weak() noexcept { return counts_.release_weak(); }
+    void deallocate() noexcept { ops()->deallocate(this); }
 
     [[nodiscard]] long use_count() const noexcept {
         return static_cast<long>(Policy::counts::strong_of(counts_.snapshot()));

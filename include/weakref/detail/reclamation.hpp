@@ -57,11 +57,25 @@ struct retired_item {
     void* p;
     void (*free)(void*) noexcept;
     std::uint64_t epoch; // the global epoch when it was retired
+    /// Null, or what of `free` must be seen done the moment the item leaves its ring: run
+    /// under the ring's lock (so it runs no user code and takes no lock), it returns whether
+    /// `free` must still run. A weak unit's count is dropped so: a flush() that finds the ring
+    /// without the item never counts the unit (weak_count() is exact across threads).
+    bool (*settle)(void*) noexcept;
+
+    /// Frees an item that no ring holds (settle, then free).
+    void settle_and_free() const noexcept {
+        if (settle == nullptr || settle(p)) {
+            free(p);
+        }
+    }
 };
 
 /// A first-in, first-out array of retired items. Its last `unsealed()` items carry no epoch
 /// yet (0; the global epoch starts at 1): their owner sealed them with one epoch for the lot
-/// later (see epoch_domain::retire_batched). Sealed epochs never decrease along the ring.
+/// later (see epoch_domain::retire_batched). Sealed epochs need not increase along the ring (a
+/// flush may seal older items with a later epoch than the owner gives newer ones): an item is
+/// ripe by its own epoch, and waits for those before it, which only delays it.
 class retired_ring {
 public:
     retired_ring() noexcept = default;
@@ -82,6 +96,16 @@ public:
         first_ = (first_ + 1) & (capacity_ - 1);
         --size_;
     }
+    /// Takes the first item out and settles it (see retired_item::settle), under the ring's
+    /// lock. Its `free` runs after the lock, unless it is null: nothing left to do.
+    retired_item take() noexcept {
+        retired_item item = items_[first_];
+        pop();
+        if (item.settle != nullptr && !item.settle(item.p)) {
+            item.free = nullptr;
+        }
+        return item;
+    }
     /// A sealed item (its epoch set). Seal the unsealed ones first (their epochs are older).
     /// False (and nothing changed) if memory ran out.
     bool push(const retired_item& item) noexcept {
@@ -89,9 +113,10 @@ public:
         WEAKREF_ASSERT(unsealed_ == 0, "a sealed item pushed behind unsealed ones");
         return append(item);
     }
-    /// An item whose epoch seal() gives later.
-    bool push_unsealed(void* p, void (*free)(void*) noexcept) noexcept {
-        if (!append(retired_item{p, free, 0})) {
+    /// An item (its epoch 0) whose epoch seal() gives later.
+    bool push_unsealed(const retired_item& item) noexcept {
+        WEAKREF_ASSERT(item.epoch == 0, "an unsealed item with an epoch");
+        if (!append(item)) {
             return false;
         }
         ++unsealed_;
@@ -241,54 +266,31 @@ public:
     /// passes `batch`, so that it is reclaimed at once (freed now if no lookup runs) instead
     /// of waiting out 63 more retirements; a table that only grows retires nothing else.
     void retire(void* p, void (*free)(void*) noexcept, std::size_t weight = 1) noexcept {
-        record* r = current();
-        // seq_cst fence: the unlink that made `p` unreachable (before this call) precedes, in
-        // the total order, every scan that can advance past the epoch read below; so do the
-        // unlinks of the unsealed items before it (earlier on this thread), sealed with it.
-        store_load_fence();
-        const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
-        r->ring_lock.lock();
-        r->ring.seal(e, r->ring.pushed());
-        const bool pushed = r->ring.push(retired_item{p, free, e});
-        r->ring_lock.unlock();
-        if (!pushed) {
-            // Out of memory for the ring. Outside a lookup: wait out a grace period and free it
-            // now. Inside one (a hash or key equality that removes): this thread's own lookup
-            // may be reading it, so it goes to the orphans, or, if even that fails, is leaked
-            // rather than freed early.
-            if (r->nesting == 0) {
-                synchronize(r);
-                free(p);
-                return;
-            }
-            orphans_lock_.lock();
-            if (orphans_.push(retired_item{p, free, e})) {
-                has_orphans_.store(true, std::memory_order_relaxed);
-            }
-            orphans_lock_.unlock();
-            return;
-        }
-        retired(r, weight);
+        retire_sealed(retired_item{p, free, 0, nullptr}, weight);
     }
 
     /// retire() for a small item retired often (an entry, a replaced value's weak unit): no
     /// fence and no epoch now; the item waits unsealed for its thread's next seal (see the
-    /// class comment). The same call conditions as retire(), and the weight of one.
-    void retire_batched(void* p, void (*free)(void*) noexcept) noexcept {
+    /// class comment). The same call conditions as retire(), and the weight of one. `settle`:
+    /// see retired_item.
+    void retire_batched(void* p, void (*free)(void*) noexcept,
+                        bool (*settle)(void*) noexcept = nullptr) noexcept {
+        const retired_item item{p, free, 0, settle};
         record* r = current();
         if (WEAKREF_UNLIKELY(r->transient)) {
-            retire(p, free); // the record goes back soon: no item of it may wait unsealed
+            retire_sealed(item, 1); // the record goes back soon: none of it may wait unsealed
             return;
         }
         r->ring_lock.lock();
-        const bool pushed = r->ring.push_unsealed(p, free);
+        const bool pushed = r->ring.push_unsealed(item);
         r->ring_lock.unlock();
         if (!pushed) {
-            retire(p, free); // out of memory: retire copes with it
+            retire_sealed(item, 1); // out of memory: retire_sealed copes with it
             return;
         }
         retired(r, 1);
     }
+
     /// Waits until every lookup running now has ended, then frees everything retired before,
     /// in every thread's ring. For weak_count(), which counts container entries: an entry
     /// holds its weak unit until it is freed.
@@ -310,7 +312,7 @@ public:
         for (record* r = records_.load(std::memory_order_acquire); r != nullptr; r = r->next) {
             free_before(r, e);
         }
-        free_orphans(e);
+        free_orphans(e, true);
     }
 
 private:
@@ -325,6 +327,38 @@ private:
     }
 
     record* attach() noexcept;
+
+    /// retire() of `item`, given the epoch of now (seals the unsealed items before it too).
+    void retire_sealed(retired_item item, std::size_t weight) noexcept {
+        record* r = current();
+        // seq_cst fence: the unlink that made `item` unreachable (before this call) precedes,
+        // in the total order, every scan that can advance past the epoch read below; so do the
+        // unlinks of the unsealed items before it (earlier on this thread), sealed with it.
+        store_load_fence();
+        item.epoch = epoch_.load(std::memory_order_seq_cst);
+        r->ring_lock.lock();
+        r->ring.seal(item.epoch, r->ring.pushed());
+        const bool pushed = r->ring.push(item);
+        r->ring_lock.unlock();
+        if (!pushed) {
+            // Out of memory for the ring. Outside a lookup: wait out a grace period and free it
+            // now. Inside one (a hash or key equality that removes): this thread's own lookup
+            // may be reading it, so it goes to the orphans, or, if even that fails, is leaked
+            // rather than freed early.
+            if (r->nesting == 0) {
+                synchronize(r);
+                item.settle_and_free();
+                return;
+            }
+            orphans_lock_.lock();
+            if (orphans_.push(item)) {
+                has_orphans_.store(true, std::memory_order_relaxed);
+            }
+            orphans_lock_.unlock();
+            return;
+        }
+        retired(r, weight);
+    }
 
     /// After `r`'s owner retired items of total `weight`: every `batch`, seal and reclaim;
     /// past `backlog`, wait for the epoch (see the class comment). An exiting thread's record
@@ -419,43 +453,55 @@ private:
         return n;
     }
 
-    /// Frees the items of `r`'s ring retired two epochs or more before `e`, outside its lock:
-    /// a few at a time per lock taken.
+    /// Frees the items of `r`'s ring retired two epochs or more before `e`, outside its lock,
+    /// one per lock taken: an item out of the ring and not yet freed is out of reach of a
+    /// flush (of a container's destructor, of weak_count()), which must not miss more than the
+    /// one this thread is freeing.
     void free_before(record* r, std::uint64_t e) noexcept {
-        constexpr std::size_t per_lock = 16;
         for (;;) {
-            retired_item ripe[per_lock];
-            std::size_t n = 0;
             r->ring_lock.lock();
-            for (; n < per_lock && r->ring.ripe(e); ++n) {
-                ripe[n] = r->ring.front();
-                r->ring.pop();
-            }
+            const bool ripe = r->ring.ripe(e);
+            const retired_item item = ripe ? r->ring.take() : retired_item{};
             r->ring_lock.unlock();
-            for (std::size_t i = 0; i < n; ++i) {
-                ripe[i].free(ripe[i].p); // may retire more, into this or another ring
-            }
-            if (n < per_lock) {
+            if (!ripe) {
                 return;
+            }
+            if (item.free != nullptr) {
+                item.free(item.p); // may retire more, into this or another ring
             }
         }
     }
 
-    void free_orphans(std::uint64_t e) noexcept {
+    /// Frees the orphans retired two epochs or more before `e`. They come from many threads,
+    /// so an item may wait behind a younger one: with `all`, every ripe one is freed (the
+    /// others are put back at the end), not only those at the front.
+    void free_orphans(std::uint64_t e, bool all = false) noexcept {
+        orphans_lock_.lock();
+        std::size_t left = all ? orphans_.size() : 0;
+        orphans_lock_.unlock();
         for (;;) {
-            retired_item item{};
             orphans_lock_.lock();
-            const bool ripe = orphans_.ripe(e);
-            if (ripe) {
-                item = orphans_.front();
+            bool ripe = orphans_.ripe(e);
+            while (!ripe && left != 0 && orphans_.size() != 0) {
+                // Not ripe: to the back (a pop leaves the room the push takes).
+                const retired_item young = orphans_.front();
                 orphans_.pop();
+                static_cast<void>(orphans_.push(young));
+                --left;
+                ripe = orphans_.ripe(e);
+            }
+            const retired_item item = ripe ? orphans_.take() : retired_item{};
+            if (ripe && left != 0) {
+                --left;
             }
             has_orphans_.store(orphans_.size() != 0, std::memory_order_relaxed);
             orphans_lock_.unlock();
             if (!ripe) {
                 return;
             }
-            item.free(item.p);
+            if (item.free != nullptr) {
+                item.free(item.p);
+            }
         }
     }
 
@@ -603,10 +649,16 @@ inline void epoch_domain::detach(record* r) noexcept {
     orphans_lock_.unlock();
     r->ring_lock.unlock();
     if (lost) {
-        // Out of memory: wait out a grace period and free what is left here.
-        synchronize(nullptr);
-        for (; r->ring.size() != 0; r->ring.pop()) {
-            r->ring.front().free(r->ring.front().p);
+        // Out of memory: wait out grace periods and free what is left here, under the ring's
+        // lock as anywhere (a flush on another thread may be freeing from it too), until what
+        // the frees themselves retire into it is gone as well.
+        for (;;) {
+            seal(r);
+            synchronize(nullptr);
+            free_before(r, epoch_.load(std::memory_order_acquire));
+            if (ring_size(r) == 0) {
+                break;
+            }
         }
     }
     r->since_reclaim = 0;

@@ -88,8 +88,9 @@ template <class Policy> struct table_reclamation {
     }
     /// An entry, or a weak unit: small and retired often, so sealed with others under one
     /// epoch (see epoch_domain::retire_batched).
-    static void retire_batched(domain* d, void* p, void (*free)(void*) noexcept) noexcept {
-        d->retire_batched(p, free);
+    static void retire_batched(domain* d, void* p, void (*free)(void*) noexcept,
+                               bool (*settle)(void*) noexcept = nullptr) noexcept {
+        d->retire_batched(p, free, settle);
     }
 };
 template <> struct table_reclamation<local_policy> {
@@ -105,8 +106,11 @@ template <> struct table_reclamation<local_policy> {
                        std::size_t /*weight*/ = 1) noexcept {
         free(p);
     }
-    static void retire_batched(domain* /*unused*/, void* p, void (*free)(void*) noexcept) noexcept {
-        free(p);
+    static void retire_batched(domain* /*unused*/, void* p, void (*free)(void*) noexcept,
+                               bool (*settle)(void*) noexcept = nullptr) noexcept {
+        if (settle == nullptr || settle(p)) {
+            free(p);
+        }
     }
 };
 
@@ -327,7 +331,7 @@ public:
                 reclamation::retire_batched(domain_, e, &Entry::free);
             }
             if (units_ != nullptr) {
-                reclamation::retire_batched(domain_, units_, &release_unit);
+                reclamation::retire_batched(domain_, units_, &deallocate_block, &drop_unit);
             }
             if (array_ != nullptr) {
                 // An outgrown bucket array: large, and a growing table retires little else.
@@ -363,8 +367,14 @@ public:
 
     private:
         static Entry* next_of(Entry* e) noexcept { return reinterpret_cast<Entry*>(e->next_); }
-        static void release_unit(void* block) noexcept {
-            static_cast<control_block<Policy>*>(block)->release_weak();
+        // A deferred weak unit's release, in two (see retired_item::settle): its count is
+        // dropped as it leaves the ring, so that weak_count() never counts it after a flush;
+        // the block, if that was its last unit, is freed after the ring's lock.
+        static bool drop_unit(void* block) noexcept {
+            return static_cast<control_block<Policy>*>(block)->drop_weak();
+        }
+        static void deallocate_block(void* block) noexcept {
+            static_cast<control_block<Policy>*>(block)->deallocate();
         }
 
         domain* domain_;
