@@ -313,3 +313,73 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a moved-from map with a stateful hash
     CHECK(a.insert(3, v)); // NOLINT(bugprone-use-after-move)
     CHECK(a.size() == 1);
 }
+
+#if !(defined(WEAKREF_TEST_LOCAL) && WEAKREF_TEST_LOCAL)
+namespace {
+
+/// A key that counts the destruction of the one an entry holds (lookup keys count nothing).
+struct counted_key {
+    counted_key(int i, int* d) noexcept : id(i), destroyed(d) {}
+    counted_key(const counted_key&) = default;
+    counted_key(counted_key&& other) noexcept
+        : id(other.id), destroyed(std::exchange(other.destroyed, nullptr)) {}
+    counted_key& operator=(const counted_key&) = delete;
+    counted_key& operator=(counted_key&&) = delete;
+    ~counted_key() {
+        if (destroyed != nullptr) {
+            ++*destroyed;
+        }
+    }
+    bool operator==(const counted_key& other) const noexcept { return id == other.id; }
+    int id;
+    int* destroyed;
+};
+struct counted_key_hash {
+    std::size_t operator()(const counted_key& k) const noexcept { return std::hash<int>()(k.id); }
+};
+
+/// A map, and after it (destroyed after it) a note of how many of its keys were destroyed.
+struct map_owner {
+    struct note {
+        note(const int* d, int* s) noexcept : destroyed(d), seen(s) {}
+        note(const note&) = delete;
+        note& operator=(const note&) = delete;
+        ~note() { *seen = *destroyed; }
+        const int* destroyed;
+        int* seen;
+    };
+    map_owner(const int* destroyed, int* seen) : after(destroyed, seen) {}
+    note after;
+    weakref::weak_value_map<counted_key, int, counted_key_hash> map;
+};
+
+} // namespace
+
+TEST_CASE("sync: containers: a map destroyed by a key's destructor that reclamation runs has "
+          "freed what it removed when its destructor returns",
+          "[containers][lifetime][reclamation]") {
+    // The outer entry's key holds the last reference to the owner of the inner map; the two
+    // entries wait in this thread's ring, outer first. Freeing the outer one destroys the
+    // inner map, whose destructor must free its own entry (not leave it to the flush that is
+    // running it, after the owner, and what the key may use, are gone).
+    int destroyed = 0;
+    int seen = -1;
+    const auto v = weakref::make_ref<int>(1);
+    weakref::weak_value_map<std::shared_ptr<map_owner>, int> outer;
+    for (int round = 0; round < 3; ++round) {
+        destroyed = 0;
+        seen = -1;
+        auto owner = std::make_shared<map_owner>(&destroyed, &seen);
+        map_owner* inner = owner.get();
+        outer.insert(owner, v);
+        inner->map.insert(counted_key(round, &destroyed), v);
+        weakref::flush_retired();
+        outer.erase(owner);
+        owner.reset(); // the retired outer entry's key holds the owner now
+        inner->map.erase(counted_key(round, nullptr));
+        weakref::flush_retired();
+        CHECK(destroyed == 1);
+        CHECK(seen == 1); // the inner entry's key was gone when the inner map's destructor ended
+    }
+}
+#endif
