@@ -1335,3 +1335,101 @@ TEST_CASE("threads: weak_count() asked while other threads keep replacing values
         CHECK(mine[per_writer / 2].weak_count() == 0);
     }
 }
+
+namespace {
+/// A key whose destructor, armed once, runs `during` (inside the flush that frees its entry).
+struct slow_key {
+    explicit slow_key(int i) noexcept : id(i) {}
+    slow_key(const slow_key&) = default;
+    slow_key(slow_key&& other) noexcept : id(other.id), live(std::exchange(other.live, false)) {}
+    slow_key& operator=(const slow_key&) = delete;
+    slow_key& operator=(slow_key&&) = delete;
+    ~slow_key() {
+        if (live && armed != nullptr && armed->exchange(false)) {
+            during();
+        }
+    }
+    bool operator==(const slow_key& other) const noexcept { return id == other.id; }
+    int id;
+    bool live = true;
+    static inline std::atomic<bool>* armed = nullptr;
+    static inline std::function<void()> during;
+};
+struct slow_key_hash {
+    std::size_t operator()(const slow_key& k) const noexcept { return std::hash<int>()(k.id); }
+};
+} // namespace
+
+TEST_CASE("threads: weak_count() frees a replaced value's unit that reached the orphans behind a "
+          "younger item of a thread that exited first",
+          "[threads][weak_value_map][reclamation]") {
+    // Thread O replaced `first` (its unit waits in O's ring) and waits. The main thread's
+    // weak_count() seals that unit and waits out a grace period; while it frees another
+    // thread's entry (a slow key), thread X retires an entry (after the seal: too young to
+    // free) and exits, then O exits: the orphans hold X's young item, then first's ripe unit.
+    // The flush must free the ripe unit behind the young one.
+    wrtest::watchdog dog("weak_count and the orphans' order");
+    // Flush walks the records newest first, and a thread takes a record an exited thread gave
+    // back before it makes one: the two orders in which O and S start cover both cases.
+    for (const bool slow_first : {false, true}) {
+        CAPTURE(slow_first);
+        weakref::weak_value_map<slow_key, int, slow_key_hash> slow;
+        weakref::weak_value_map<int, int> map;
+        const auto v = make_ref<int>(0);
+        const auto first = make_ref<int>(1);
+        const auto second = make_ref<int>(2);
+        std::atomic<int> stage{0};
+        std::atomic<int> ready{0};
+        const auto wait_stage = [&](int s) {
+            while (stage.load() < s) {
+                std::this_thread::yield();
+            }
+        };
+        const auto wait_ready = [&](int n) {
+            while (ready.load() < n) {
+                std::this_thread::yield();
+            }
+        };
+        const auto run_o = [&] {
+            map.insert_or_assign(0, first);
+            map.insert_or_assign(0, second); // first's unit: in O's ring, unsealed
+            ready.fetch_add(1);
+            wait_stage(2);
+        };
+        const auto run_s = [&] {
+            slow.insert(slow_key(7), v);
+            slow.erase(slow_key(7)); // an entry with a slow key in S's ring
+            ready.fetch_add(1);
+            wait_stage(3);
+        };
+        std::thread early(slow_first ? std::function<void()>(run_s) : run_o);
+        wait_ready(1);
+        std::thread late(slow_first ? std::function<void()>(run_o) : run_s);
+        wait_ready(2);
+        std::thread& o = slow_first ? late : early;
+        std::thread& s = slow_first ? early : late;
+        std::thread x([&] {
+            map.insert(100, v);
+            ready.fetch_add(1);
+            wait_stage(1);
+            map.erase(100); // retired during the flush; goes to the orphans when X exits
+        });
+        wait_ready(3);
+        std::atomic<bool> armed{true};
+        slow_key::armed = &armed;
+        slow_key::during = [&] {
+            stage.store(1);
+            x.join();
+            stage.store(2);
+            o.join();
+        };
+        const long seen = first.weak_count();
+        stage.store(3);
+        s.join();
+        slow_key::armed = nullptr;
+        slow_key::during = nullptr;
+        CHECK(seen == 0);
+        CHECK(first.weak_count() == 0);
+        CHECK(!armed.load()); // the slow key's destructor ran inside that weak_count
+    }
+}
