@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <new>
+#include <thread>
 #include <vector>
 
 // --- Counting the bytes every operator new hands out and every delete takes back -------------
@@ -24,11 +25,18 @@
 namespace {
 
 std::atomic<long> live_bytes{0};
+// Set on a thread: its allocations fail (and are counted), as when memory has run out.
+thread_local bool out_of_memory = false;
+std::atomic<int> failed_allocations{0};
 
 // Keeps every block max_align_t-aligned, as malloc's are.
 constexpr std::size_t header = alignof(std::max_align_t);
 
 void* counted_malloc(std::size_t n) noexcept {
+    if (out_of_memory) {
+        failed_allocations.fetch_add(1);
+        return nullptr;
+    }
     void* raw = std::malloc(header + n);
     if (raw == nullptr) {
         return nullptr;
@@ -146,4 +154,53 @@ TEST_CASE("weak_table allocations: the blocks of replaced values that died are f
     CHECK(map.get(0) == held);
     CHECK(kept <= static_cast<long>(epoch::backlog + epoch::batch) * block_bytes);
     CHECK(kept_after_flush == 0);
+}
+
+TEST_CASE("weak_table allocations: a thread that exits when memory has run out frees what it "
+          "retired itself, while another thread flushes",
+          "[weak_table][allocations][reclamation]") {
+    // At its exit a thread hands its ring to the domain's orphans; if the orphans cannot grow,
+    // it waits out a grace period and frees its items itself, while a flush on another thread
+    // may be freeing from the same ring. Each item must be freed once, and all of them.
+    const auto first = weakref::make_ref<int>(1);
+    const auto second = weakref::make_ref<int>(2);
+    weakref::weak_value_map<int, int> map;
+    map.insert_or_assign(-1, second); // the table exists before the threads
+    std::atomic<bool> done{false};
+    std::thread flusher([&] {
+        while (!done.load()) {
+            weakref::flush_retired();
+        }
+    });
+    // The threads' records and rings are made in the first rounds, then reused: from then on
+    // the bytes held after a flush stay the same.
+    constexpr int rounds = 20;
+    constexpr int settled = 4;
+    long after_settled = 0;
+    for (int round = 0; round < rounds; ++round) {
+        std::thread exiting([&] {
+            for (int i = 0; i < 40; ++i) {
+                map.insert_or_assign(i, first);
+                map.insert_or_assign(i, second); // first's unit waits in this thread's ring
+                map.erase(i);                    // and so does the entry
+            }
+            out_of_memory = true; // the exit's hand-over of the ring cannot allocate
+        });
+        exiting.join();
+        if (round == settled) {
+            weakref::flush_retired();
+            after_settled = live_bytes.load();
+        }
+    }
+    done.store(true);
+    flusher.join();
+    weakref::flush_retired();
+    const long grown = live_bytes.load() - after_settled;
+    const int failed = failed_allocations.load();
+    CAPTURE(grown, failed);
+    CHECK(failed >= rounds - settled); // the exits did run out of memory
+    CHECK(first.weak_count() == 0);
+    CHECK(second.weak_count() == 1); // the entry of key -1
+    CHECK(map.size() == 1);
+    CHECK(grown <= 0); // nothing leaked (a few bytes of the threads' own machinery may go)
 }
