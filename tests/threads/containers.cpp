@@ -1433,3 +1433,24 @@ TEST_CASE("threads: weak_count() frees a replaced value's unit that reached the 
         CHECK(!armed.load()); // the slow key's destructor ran inside that weak_count
     }
 }
+
+TEST_CASE("threads: a thread whose thread_local container is destroyed after the thread's "
+          "reclamation record went back leaves no record in use",
+          "[threads][weak_value_map][reclamation]") {
+    // The usual order: the container is made before the thread's first lookup, so it is
+    // destroyed after the hand-back of the thread's records; its destructor flushes (it
+    // removed something) on a record taken for that, which must go back too.
+    auto& domain = weakref::detail::epoch_domain::instance();
+    const auto v = make_ref<int>(1);
+    const std::size_t before = domain.records_in_use();
+    for (int i = 0; i < 50; ++i) {
+        std::thread([&v] {
+            thread_local weakref::weak_value_map<int, int> mine;
+            mine.insert(1, v);
+            mine.erase(1);
+            CHECK(mine.empty());
+        }).join();
+    }
+    CHECK(domain.records_in_use() == before);
+    CHECK(v.weak_count() == 0);
+}

@@ -313,6 +313,20 @@ public:
             free_before(r, e);
         }
         free_orphans(e, true);
+        if (WEAKREF_UNLIKELY(self->transient) && self->nesting == 0 && cached_record_ == self) {
+            // Taken for this flush by an exiting thread (a thread_local container destroyed
+            // after the thread's records went back): nothing else would hand it back.
+            detach(self);
+        }
+    }
+
+    /// How many records live threads hold (for tests: a thread that exited holds none).
+    [[nodiscard]] std::size_t records_in_use() const noexcept {
+        std::size_t n = 0;
+        for (record* r = records_.load(std::memory_order_acquire); r != nullptr; r = r->next) {
+            n += r->in_use.load(std::memory_order_acquire) ? 1 : 0;
+        }
+        return n;
     }
 
 private:
@@ -476,12 +490,14 @@ private:
     /// so an item may wait behind a younger one: with `all`, every ripe one is freed (the
     /// others are put back at the end), not only those at the front.
     void free_orphans(std::uint64_t e, bool all = false) noexcept {
-        orphans_lock_.lock();
-        std::size_t left = all ? orphans_.size() : 0;
-        orphans_lock_.unlock();
         for (;;) {
+            std::size_t left = 0; // how many not-ripe ones this step may put back
             orphans_lock_.lock();
             bool ripe = orphans_.ripe(e);
+            if (all) {
+                // Every orphan there now: another flush may have rotated some behind new ones.
+                left = orphans_.size();
+            }
             while (!ripe && left != 0 && orphans_.size() != 0) {
                 // Not ripe: to the back (a pop leaves the room the push takes).
                 const retired_item young = orphans_.front();
@@ -491,9 +507,6 @@ private:
                 ripe = orphans_.ripe(e);
             }
             const retired_item item = ripe ? orphans_.take() : retired_item{};
-            if (ripe && left != 0) {
-                --left;
-            }
             has_orphans_.store(orphans_.size() != 0, std::memory_order_relaxed);
             orphans_lock_.unlock();
             if (!ripe) {
@@ -576,10 +589,12 @@ WEAKREF_NOINLINE inline epoch_domain::record* epoch_domain::attach() noexcept {
         ~returner() {
             exiting_ = true;
             cached_domain_ = nullptr;
-            for (unsigned i = 0; i < mine.count; ++i) {
-                mine.items[i].domain->detach(mine.items[i].rec);
+            // Each leaves the list before its detach: a free that detach runs, and that attaches
+            // again, must not find a record already handed back.
+            while (mine.count != 0) {
+                const thread_records::held h = mine.items[--mine.count];
+                h.domain->detach(h.rec);
             }
-            mine.count = 0;
         }
     };
     for (unsigned i = 0; i < mine.count; ++i) {
@@ -633,7 +648,11 @@ WEAKREF_NOINLINE inline epoch_domain::record* epoch_domain::attach() noexcept {
 
 inline void epoch_domain::detach(record* r) noexcept {
     // The ring goes to the orphans, to be freed by whichever thread reclaims next; sealed
-    // first (the orphans hold sealed items only). Runs on the record's owner.
+    // first (the orphans hold sealed items only). Runs on the record's owner. No longer
+    // transient from here: what the frees below may retire goes into its ring (and the loop
+    // below seals and frees it), instead of re-entering detach (through retired) and giving
+    // the record away while this call still uses it.
+    r->transient = false;
     seal(r);
     r->ring_lock.lock();
     orphans_lock_.lock();
