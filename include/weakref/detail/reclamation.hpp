@@ -122,9 +122,11 @@ public:
         ++unsealed_;
         return true;
     }
-    /// Gives epoch `e` to the unsealed items pushed before the point `upto` (a pushed() value).
-    void seal(std::uint64_t e, std::uint64_t upto) noexcept {
+    /// Gives epoch `e` to the unsealed items pushed before the point `upto` (a pushed() value;
+    /// by default, every unsealed item).
+    void seal(std::uint64_t e, std::uint64_t upto = UINT64_MAX) noexcept {
         const std::uint64_t first_unsealed = pushed_ - unsealed_;
+        upto = upto < pushed_ ? upto : pushed_;
         if (upto <= first_unsealed) {
             return;
         }
@@ -351,7 +353,7 @@ private:
         store_load_fence();
         item.epoch = epoch_.load(std::memory_order_seq_cst);
         r->ring_lock.lock();
-        r->ring.seal(item.epoch, r->ring.pushed());
+        r->ring.seal(item.epoch);
         const bool pushed = r->ring.push(item);
         r->ring_lock.unlock();
         if (!pushed) {
@@ -397,16 +399,7 @@ private:
     }
 
     /// The owner seals its unsealed items (retire_batched) with the epoch of now.
-    void seal(record* r) noexcept {
-        // seq_cst fence: the unlinks of the items sealed here (earlier on this thread) precede,
-        // in the total order, every scan that can advance past the epoch read below, as in
-        // retire.
-        store_load_fence();
-        const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
-        r->ring_lock.lock();
-        r->ring.seal(e, r->ring.pushed());
-        r->ring_lock.unlock();
-    }
+    void seal(record* r) noexcept { seal_upto(r, UINT64_MAX); }
 
     /// Any thread (flush) seals the items `r`'s owner had retired before this call.
     void seal_retired_before(record* r) noexcept {
@@ -414,15 +407,20 @@ private:
         const std::uint64_t upto = r->ring.pushed();
         const bool some = r->ring.unsealed() != 0;
         r->ring_lock.unlock();
-        if (!some) {
-            return;
+        if (some) {
+            seal_upto(r, upto);
         }
-        // The lock taken above (acquire, after the owner's release of it when it pushed) makes
-        // each of those items' unlinks happen before this fence. seq_cst fence: a lookup that
-        // read one of them before its unlink has its fence before this one in the total order,
-        // so every scan that follows the epoch read below sees its announcement, and the epoch
-        // cannot pass e + 1 while it runs; nor can it have announced later than e (its epoch
-        // read precedes this fence). Items pushed after the lock above stay unsealed (`upto`).
+    }
+
+    /// Seals `r`'s unsealed items pushed before `upto` with the epoch of now.
+    void seal_upto(record* r, std::uint64_t upto) noexcept {
+        // seq_cst fence: each sealed item's unlink happens before it: on the owner, earlier on
+        // this thread (as in retire); on another thread (flush), through the ring lock taken
+        // before the call (acquire, after the owner's release of it when it pushed). A lookup
+        // that read one of them before its unlink has its fence before this one in the total
+        // order, so every scan that follows the epoch read below sees its announcement, and the
+        // epoch cannot pass e + 1 while it runs; nor can it have announced later than e (its
+        // epoch read precedes this fence). Items pushed after `upto` stay unsealed.
         store_load_fence();
         const std::uint64_t e = epoch_.load(std::memory_order_seq_cst);
         r->ring_lock.lock();
