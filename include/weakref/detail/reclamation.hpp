@@ -468,12 +468,25 @@ private:
     /// Frees the items of `r`'s ring retired two epochs or more before `e`, outside its lock,
     /// one per lock taken: an item out of the ring and not yet freed is out of reach of a
     /// flush (of a container's destructor, of weak_count()), which must not miss more than the
-    /// one this thread is freeing.
+    /// one this thread is freeing. An item whose settle did all of its free (a weak unit that
+    /// was not its block's last) leaves nothing out of reach: the next is taken under the same
+    /// lock, up to `settled_per_lock` of them, so that a flush waiting for the lock waits for
+    /// a bounded run of count decrements and no more.
     void free_before(record* r, std::uint64_t e) noexcept {
         for (;;) {
+            retired_item item{};
+            bool ripe = false;
             r->ring_lock.lock();
-            const bool ripe = r->ring.ripe(e);
-            const retired_item item = ripe ? r->ring.take() : retired_item{};
+            for (std::size_t settled = 0; settled != settled_per_lock; ++settled) {
+                ripe = r->ring.ripe(e);
+                if (!ripe) {
+                    break;
+                }
+                item = r->ring.take();
+                if (item.free != nullptr) {
+                    break; // freed after the lock, alone
+                }
+            }
             r->ring_lock.unlock();
             if (!ripe) {
                 return;
@@ -483,6 +496,7 @@ private:
             }
         }
     }
+    static constexpr std::size_t settled_per_lock = 64;
 
     /// Frees the orphans retired two epochs or more before `e`. They come from many threads,
     /// so an item may wait behind a younger one: with `all`, every ripe one is freed (the
