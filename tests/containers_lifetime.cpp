@@ -4,6 +4,7 @@
 // moved-in values and moved-from containers.
 #include "support/catch.hpp"
 #include "support/flavour.hpp"
+#include "support/keys.hpp"
 #include "support/watchdog.hpp"
 
 #include <cstddef>
@@ -317,26 +318,12 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: a moved-from map with a stateful hash
 #if !(defined(WEAKREF_TEST_LOCAL) && WEAKREF_TEST_LOCAL)
 namespace {
 
-/// A key that counts the destruction of the one an entry holds (lookup keys count nothing).
-struct counted_key {
-    counted_key(int i, int* d) noexcept : id(i), destroyed(d) {}
-    counted_key(const counted_key&) = default;
-    counted_key(counted_key&& other) noexcept
-        : id(other.id), destroyed(std::exchange(other.destroyed, nullptr)) {}
-    counted_key& operator=(const counted_key&) = delete;
-    counted_key& operator=(counted_key&&) = delete;
-    ~counted_key() {
-        if (destroyed != nullptr) {
-            ++*destroyed;
-        }
-    }
-    bool operator==(const counted_key& other) const noexcept { return id == other.id; }
-    int id;
-    int* destroyed;
+/// Counts the destruction of the key an entry holds (lookup keys are inert).
+struct count_into {
+    int* destroyed = nullptr;
+    void operator()() const noexcept { ++*destroyed; }
 };
-struct counted_key_hash {
-    std::size_t operator()(const counted_key& k) const noexcept { return std::hash<int>()(k.id); }
-};
+using counted_key = wrtest::acting_key<count_into>;
 
 /// A map, and after it (destroyed after it) a note of how many of its keys were destroyed.
 struct map_owner {
@@ -350,7 +337,7 @@ struct map_owner {
     };
     map_owner(const int* destroyed, int* seen) : after(destroyed, seen) {}
     note after;
-    weakref::weak_value_map<counted_key, int, counted_key_hash> map;
+    weakref::weak_value_map<counted_key, int, wrtest::acting_key_hash> map;
 };
 
 } // namespace
@@ -372,11 +359,11 @@ TEST_CASE("sync: containers: a map destroyed by a key's destructor that reclamat
         auto owner = std::make_shared<map_owner>(&destroyed, &seen);
         map_owner* inner = owner.get();
         outer.insert(owner, v);
-        inner->map.insert(counted_key(round, &destroyed), v);
+        inner->map.insert(counted_key(round, count_into{&destroyed}), v);
         weakref::flush_retired();
         outer.erase(owner);
         owner.reset(); // the retired outer entry's key holds the owner now
-        inner->map.erase(counted_key(round, nullptr));
+        inner->map.erase(counted_key(round));
         weakref::flush_retired();
         CHECK(destroyed == 1);
         CHECK(seen == 1); // the inner entry's key was gone when the inner map's destructor ended

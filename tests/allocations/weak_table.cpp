@@ -9,6 +9,7 @@
 // A program of its own (not part of weakref_tests_sync): replacing operator new is global.
 #include "support/catch.hpp"
 #include "support/exceptions.hpp"
+#include "support/keys.hpp"
 #include "support/watchdog.hpp"
 
 #include <weakref/ref.hpp>
@@ -241,19 +242,10 @@ weakref::weak_value_map<int, int>* other_map = nullptr;
 std::atomic<bool> key_erased{false};
 std::atomic<bool> lookup_running{false};
 
-/// The key of a thread_local map: the armed one's destructor erases from another map (so that
-/// the free which runs it retires more) and waits for a lookup on another thread to begin.
-struct erasing_key {
-    erasing_key(int i, bool a) noexcept : id(i), armed(a) {}
-    erasing_key(const erasing_key&) = default;
-    erasing_key(erasing_key&& other) noexcept
-        : id(other.id), armed(std::exchange(other.armed, false)) {}
-    erasing_key& operator=(const erasing_key&) = delete;
-    erasing_key& operator=(erasing_key&&) = delete;
-    ~erasing_key() {
-        if (!armed) {
-            return;
-        }
+/// The action of a thread_local map's key: it erases from another map (so that the free which
+/// runs it retires more) and waits for a lookup on another thread to begin.
+struct erase_and_wait {
+    void operator()() const {
         static_cast<void>(other_map->erase(5));
         key_erased.store(true);
         for (int i = 0; i < 2000 && !lookup_running.load(); ++i) {
@@ -261,13 +253,8 @@ struct erasing_key {
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    bool operator==(const erasing_key& other) const noexcept { return id == other.id; }
-    int id;
-    bool armed;
 };
-struct erasing_key_hash {
-    std::size_t operator()(const erasing_key& k) const noexcept { return std::hash<int>()(k.id); }
-};
+using erasing_key = wrtest::acting_key<erase_and_wait>;
 /// A key equality that takes a while the first time (it computes; it waits for nobody).
 struct slow_equal {
     bool operator()(int a, int b) const noexcept {
@@ -302,11 +289,11 @@ TEST_CASE("weak_table allocations: a thread_local map destroyed at its thread's 
     const std::size_t records_before = domain.records_in_use();
     const int failed_before = failed_allocations.load();
     std::thread exiting([&v] {
-        thread_local weakref::weak_value_map<erasing_key, int, erasing_key_hash> mine;
-        mine.insert(erasing_key(1, true), v);
-        CHECK(mine.get(erasing_key(1, false)) == v); // the thread's record: after `mine`
-        mine.insert(erasing_key(2, false), v);
-        mine.erase(erasing_key(2, false));
+        thread_local weakref::weak_value_map<erasing_key, int, wrtest::acting_key_hash> mine;
+        mine.insert(erasing_key(1, erase_and_wait{}), v);
+        CHECK(mine.get(erasing_key(1)) == v); // the thread's record: after `mine`
+        mine.insert(erasing_key(2), v);
+        mine.erase(erasing_key(2));
         weakref::flush_retired();
         out_of_memory = true; // from here to the thread's end
     });

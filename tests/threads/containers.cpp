@@ -5,6 +5,7 @@
 #include "support/catch.hpp"
 #include "support/counting.hpp"
 #include "support/exceptions.hpp"
+#include "support/keys.hpp"
 #include "support/threads.hpp"
 #include "support/watchdog.hpp"
 
@@ -1337,27 +1338,18 @@ TEST_CASE("threads: weak_count() asked while other threads keep replacing values
 }
 
 namespace {
-/// A key whose destructor, armed once, runs `during` (inside the flush that frees its entry).
-struct slow_key {
-    explicit slow_key(int i) noexcept : id(i) {}
-    slow_key(const slow_key&) = default;
-    slow_key(slow_key&& other) noexcept : id(other.id), live(std::exchange(other.live, false)) {}
-    slow_key& operator=(const slow_key&) = delete;
-    slow_key& operator=(slow_key&&) = delete;
-    ~slow_key() {
-        if (live && armed != nullptr && armed->exchange(false)) {
+/// A key's action: once armed, the first live key destroyed runs `during` (inside the flush
+/// that frees its entry).
+struct run_during {
+    static inline std::atomic<bool>* armed = nullptr;
+    static inline std::function<void()> during;
+    void operator()() const {
+        if (armed != nullptr && armed->exchange(false)) {
             during();
         }
     }
-    bool operator==(const slow_key& other) const noexcept { return id == other.id; }
-    int id;
-    bool live = true;
-    static inline std::atomic<bool>* armed = nullptr;
-    static inline std::function<void()> during;
 };
-struct slow_key_hash {
-    std::size_t operator()(const slow_key& k) const noexcept { return std::hash<int>()(k.id); }
-};
+using slow_key = wrtest::acting_key<run_during>;
 } // namespace
 
 TEST_CASE("threads: weak_count() frees a replaced value's unit that reached the orphans behind a "
@@ -1373,7 +1365,7 @@ TEST_CASE("threads: weak_count() frees a replaced value's unit that reached the 
     // back before it makes one: the two orders in which O and S start cover both cases.
     for (const bool slow_first : {false, true}) {
         CAPTURE(slow_first);
-        weakref::weak_value_map<slow_key, int, slow_key_hash> slow;
+        weakref::weak_value_map<slow_key, int, wrtest::acting_key_hash> slow;
         weakref::weak_value_map<int, int> map;
         const auto v = make_ref<int>(0);
         const auto first = make_ref<int>(1);
@@ -1397,7 +1389,7 @@ TEST_CASE("threads: weak_count() frees a replaced value's unit that reached the 
             wait_stage(2);
         };
         const auto run_s = [&] {
-            slow.insert(slow_key(7), v);
+            slow.insert(slow_key(7, run_during{}), v);
             slow.erase(slow_key(7)); // an entry with a slow key in S's ring
             ready.fetch_add(1);
             wait_stage(3);
@@ -1416,8 +1408,8 @@ TEST_CASE("threads: weak_count() frees a replaced value's unit that reached the 
         });
         wait_ready(3);
         std::atomic<bool> armed{true};
-        slow_key::armed = &armed;
-        slow_key::during = [&] {
+        run_during::armed = &armed;
+        run_during::during = [&] {
             stage.store(1);
             x.join();
             stage.store(2);
@@ -1426,8 +1418,8 @@ TEST_CASE("threads: weak_count() frees a replaced value's unit that reached the 
         const long seen = first.weak_count();
         stage.store(3);
         s.join();
-        slow_key::armed = nullptr;
-        slow_key::during = nullptr;
+        run_during::armed = nullptr;
+        run_during::during = nullptr;
         CHECK(seen == 0);
         CHECK(first.weak_count() == 0);
         CHECK(!armed.load()); // the slow key's destructor ran inside that weak_count
