@@ -121,6 +121,9 @@ private:
         // The container, for the message of the debug builds' thread check.
         static constexpr const char* container_name = "weak_key_map";
         static constexpr bool listener_sees_referent = true;
+        // Whether the grace period ends the entry's use (a weak_key_map entry can be pinned
+        // past it): then its weak unit is dropped as it leaves the ring (see table_entry).
+        static constexpr bool settles_at_grace = false;
         static void drop_payload(entry& e) noexcept {
             e.seize();
             // Seized: no reader touches the value any more, and only this thread destroys it.

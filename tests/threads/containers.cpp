@@ -1426,6 +1426,54 @@ TEST_CASE("threads: weak_count() frees a replaced value's unit that reached the 
     }
 }
 
+namespace {
+/// A key's action: says it runs (stage 1), then waits for stage 2.
+struct hold_free {
+    std::atomic<int>* stage = nullptr;
+    void operator()() const {
+        stage->store(1);
+        while (stage->load() < 2) {
+            std::this_thread::yield();
+        }
+    }
+};
+} // namespace
+
+TEST_CASE("threads: weak_count() does not count an erased entry whose free is running on another "
+          "thread",
+          "[threads][weak_value_map][reclamation]") {
+    // Thread T erases an entry and frees it with its own flush; the entry's key destructor
+    // holds that free open while the main thread asks for the value's weak_count(). T's ring no
+    // longer has the entry, so the main thread's flush cannot wait for it: the entry's unit must
+    // already be gone (it was counted until its free ended before table_entry::settle_unit).
+    wrtest::watchdog dog("weak_count while another thread frees an entry");
+    using key = wrtest::acting_key<hold_free>;
+    for (int round = 0; round < 20; ++round) {
+        CAPTURE(round);
+        std::atomic<int> stage{0};
+        weakref::weak_value_map<key, int, wrtest::acting_key_hash> map;
+        const auto v = make_ref<int>(round);
+        const auto kept = make_ref<int>(-1);
+        map.insert(key(1), kept); // an entry that stays (an inert key)
+        std::thread t([&] {
+            map.insert(key(7, hold_free{&stage}), v);
+            map.erase(key(7));        // the entry waits in this thread's ring
+            weakref::flush_retired(); // and is freed here: its key's destructor waits
+        });
+        while (stage.load() < 1) {
+            std::this_thread::yield();
+        }
+        const long seen = v.weak_count();
+        const long kept_seen = kept.weak_count();
+        stage.store(2);
+        t.join();
+        CHECK(seen == 0);
+        CHECK(kept_seen == 1); // a live entry still counts
+        CHECK(v.weak_count() == 0);
+        CHECK(map.size() == 1);
+    }
+}
+
 TEST_CASE("threads: a thread whose thread_local container is destroyed after the thread's "
           "reclamation record went back leaves no record in use",
           "[threads][weak_value_map][reclamation]") {

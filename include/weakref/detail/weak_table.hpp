@@ -133,7 +133,31 @@ template <class Policy> struct table_entry : death_hook<Policy> {
     }
     table_entry(const table_entry&) = delete;
     table_entry& operator=(const table_entry&) = delete;
-    ~table_entry() { block()->release_weak(); }
+    ~table_entry() {
+        const auto w = reinterpret_cast<std::uintptr_t>(object_.load(std::memory_order_relaxed));
+        if ((w & settled_bit) == 0) {
+            block()->release_weak();
+        } else if ((w & last_unit_bit) != 0) {
+            control_block<Policy>::of(reinterpret_cast<void*>(w & ~tag_bits))->deallocate();
+        }
+    }
+
+    /// retired_item::settle of an entry freed through a ring: its weak unit is dropped as it
+    /// leaves the ring, under the ring's lock, so that a flush() that no longer finds the entry
+    /// never counts it (weak_count() is exact across threads while another thread runs the
+    /// entry's free, a key's destructor included). The grace period has ended: no lookup reads
+    /// `object_` any more, and it keeps the outcome for the destructor, in its low bits (the
+    /// referent sits 16 bytes above an 8-aligned block): settled, and whether that was the
+    /// block's last unit, which the destructor then frees, after the lock. Always true: the
+    /// entry's own free must still run.
+    bool settle_unit() noexcept {
+        void* const object = this->object();
+        const bool last = control_block<Policy>::of(object)->drop_weak();
+        object_.store(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(object) |
+                                              settled_bit | (last ? last_unit_bit : 0U)),
+                      std::memory_order_relaxed);
+        return true;
+    }
 
     /// The referent. acquire: pairs with retarget's release, so a lookup that sees the new
     /// referent sees its block's counts as they were when it was linked.
@@ -153,6 +177,11 @@ template <class Policy> struct table_entry : death_hook<Policy> {
     typename Policy::template cell<table_entry*> chain_{nullptr}; // next in the bucket
     const std::size_t hash_;
     typename Policy::template cell<void*> object_;
+
+private:
+    static constexpr std::uintptr_t settled_bit = 1;   // settle_unit dropped the weak unit
+    static constexpr std::uintptr_t last_unit_bit = 2; // ... and it was the block's last
+    static constexpr std::uintptr_t tag_bits = settled_bit | last_unit_bit;
 };
 
 /// One shard's array of bucket heads, replaced (and the old one retired) when it grows.
@@ -328,7 +357,7 @@ public:
                 if (holds_referents_) {
                     e->block()->release_strong(); // taken by detach; may end the referent now
                 }
-                reclamation::retire_batched(domain_, e, &Entry::free);
+                reclamation::retire_batched(domain_, e, &Entry::free, entry_settle());
             }
             if (units_ != nullptr) {
                 reclamation::retire_batched(domain_, units_, &deallocate_block, &drop_unit);
@@ -965,7 +994,21 @@ private:
         auto* e = static_cast<Entry*>(p);
         domain* d = parked_domain(e);
         Entry::drop_payload(*e);
-        reclamation::retire_batched(d, e, &Entry::free);
+        reclamation::retire_batched(d, e, &Entry::free, entry_settle());
+    }
+    /// The settle of a retired entry (see table_entry::settle_unit): in weakref::, for the
+    /// containers whose entries nobody holds past their grace period. A weak_key_map entry can
+    /// outlive it (an update or visit running on it holds a pin and reads its key), so it keeps
+    /// its unit until its memory goes.
+    static constexpr bool (*entry_settle() noexcept)(void*) noexcept {
+        if constexpr (Policy::thread_safe && Entry::settles_at_grace) {
+            return &settle_entry;
+        } else {
+            return nullptr;
+        }
+    }
+    static bool settle_entry(void* p) noexcept {
+        return static_cast<entry_base*>(static_cast<Entry*>(p))->settle_unit();
     }
     static bool never_removes(hook_sink<Policy>* /*sink*/, death_hook<Policy>* /*hook*/) noexcept {
         return true;
