@@ -1474,6 +1474,41 @@ TEST_CASE("threads: weak_count() does not count an erased entry whose free is ru
     }
 }
 
+TEST_CASE("threads: weak_count() does not count the entry of a dead value whose free is running "
+          "on another thread",
+          "[threads][weak_value_map][reclamation]") {
+    // As above, but the entry leaves at its value's death on thread T (the death's removal and
+    // finish retire it there): only the main thread's weak_ref is left to count.
+    wrtest::watchdog dog("weak_count while another thread frees a dead value's entry");
+    using key = wrtest::acting_key<hold_free>;
+    for (int round = 0; round < 20; ++round) {
+        CAPTURE(round);
+        std::atomic<int> stage{0};
+        weakref::weak_value_map<key, int, wrtest::acting_key_hash> map;
+        weakref::weak_ref<int> watched;
+        std::atomic<bool> made{false};
+        std::thread t([&] {
+            auto v = make_ref<int>(round);
+            watched = v;
+            map.insert(key(7, hold_free{&stage}), v);
+            made.store(true);
+            v = nullptr;              // the death: the entry waits in this thread's ring
+            weakref::flush_retired(); // and is freed here: its key's destructor waits
+        });
+        while (stage.load() < 1) {
+            std::this_thread::yield();
+        }
+        REQUIRE(made.load());
+        const long seen = watched.weak_count();
+        stage.store(2);
+        t.join();
+        CHECK(seen == 1); // the weak_ref alone
+        CHECK(watched.weak_count() == 1);
+        CHECK(watched.expired());
+        CHECK(map.size() == 0);
+    }
+}
+
 TEST_CASE("threads: a thread whose thread_local container is destroyed after the thread's "
           "reclamation record went back leaves no record in use",
           "[threads][weak_value_map][reclamation]") {
