@@ -134,6 +134,8 @@ template <class Policy> struct table_entry : death_hook<Policy> {
     table_entry(const table_entry&) = delete;
     table_entry& operator=(const table_entry&) = delete;
     ~table_entry() {
+        // relaxed: a settled entry was settled on this thread, just before its free (see
+        // settle_unit); an unsettled one is read again by block(), with acquire, as before.
         const auto w = reinterpret_cast<std::uintptr_t>(object_.load(std::memory_order_relaxed));
         if ((w & settled_bit) == 0) {
             block()->release_weak();
@@ -152,7 +154,11 @@ template <class Policy> struct table_entry : death_hook<Policy> {
     /// entry's own free must still run.
     bool settle_unit() noexcept {
         void* const object = this->object();
+        // acq_rel inside drop_weak, as every weak release: the thread that frees the block
+        // sees every other thread's last use of it.
         const bool last = control_block<Policy>::of(object)->drop_weak();
+        // relaxed: read only by this entry's destructor, on this thread (the free that follows
+        // the settle runs on the thread that took the item out of its ring).
         object_.store(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(object) |
                                               settled_bit | (last ? last_unit_bit : 0U)),
                       std::memory_order_relaxed);
