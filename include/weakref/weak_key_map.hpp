@@ -121,8 +121,8 @@ private:
         // The container, for the message of the debug builds' thread check.
         static constexpr const char* container_name = "weak_key_map";
         static constexpr bool listener_sees_referent = true;
-        // Whether the grace period ends the entry's use (a weak_key_map entry can be pinned
-        // past it): then its weak unit is dropped as it leaves the ring (see table_entry).
+        // An update or visit may hold an entry (and read its key) past its grace period: its
+        // weak unit goes with its memory, not as it leaves the ring (see table_entry).
         static constexpr bool settles_at_grace = false;
         static void drop_payload(entry& e) noexcept {
             e.seize();

@@ -44,8 +44,7 @@ private:
         // The container, for the message of the debug builds' thread check.
         static constexpr const char* container_name = "weak_set";
         static constexpr bool listener_sees_referent = true;
-        // Whether the grace period ends the entry's use (a weak_key_map entry can be pinned
-        // past it): then its weak unit is dropped as it leaves the ring (see table_entry).
+        // Nobody holds an entry past its grace period (see table_entry::settle_unit).
         static constexpr bool settles_at_grace = true;
         static void drop_payload(entry& /*unused*/) noexcept {}
         static void free(void* p) noexcept { delete static_cast<entry*>(p); }

@@ -1437,6 +1437,20 @@ struct hold_free {
         }
     }
 };
+
+/// Runs `frees` on a thread of its own (it ends by freeing an entry whose key holds the free
+/// open, see hold_free), calls `measure` on this thread while that free waits, then lets it go
+/// on and joins the thread.
+template <class Frees, class Measure>
+void while_free_runs(std::atomic<int>& stage, Frees frees, Measure measure) {
+    std::thread t(frees);
+    while (stage.load() < 1) {
+        std::this_thread::yield();
+    }
+    measure();
+    stage.store(2);
+    t.join();
+}
 } // namespace
 
 TEST_CASE("threads: weak_count() does not count an erased entry whose free is running on another "
@@ -1455,18 +1469,19 @@ TEST_CASE("threads: weak_count() does not count an erased entry whose free is ru
         const auto v = make_ref<int>(round);
         const auto kept = make_ref<int>(-1);
         map.insert(key(1), kept); // an entry that stays (an inert key)
-        std::thread t([&] {
-            map.insert(key(7, hold_free{&stage}), v);
-            map.erase(key(7));        // the entry waits in this thread's ring
-            weakref::flush_retired(); // and is freed here: its key's destructor waits
-        });
-        while (stage.load() < 1) {
-            std::this_thread::yield();
-        }
-        const long seen = v.weak_count();
-        const long kept_seen = kept.weak_count();
-        stage.store(2);
-        t.join();
+        long seen = -1;
+        long kept_seen = -1;
+        while_free_runs(
+            stage,
+            [&] {
+                map.insert(key(7, hold_free{&stage}), v);
+                map.erase(key(7));        // the entry waits in this thread's ring
+                weakref::flush_retired(); // and is freed here: its key's destructor waits
+            },
+            [&] {
+                seen = v.weak_count();
+                kept_seen = kept.weak_count();
+            });
         CHECK(seen == 0);
         CHECK(kept_seen == 1); // a live entry still counts
         CHECK(v.weak_count() == 0);
@@ -1487,21 +1502,19 @@ TEST_CASE("threads: weak_count() does not count the entry of a dead value whose 
         weakref::weak_value_map<key, int, wrtest::acting_key_hash> map;
         weakref::weak_ref<int> watched;
         std::atomic<bool> made{false};
-        std::thread t([&] {
-            auto v = make_ref<int>(round);
-            watched = v;
-            map.insert(key(7, hold_free{&stage}), v);
-            made.store(true);
-            v = nullptr;              // the death: the entry waits in this thread's ring
-            weakref::flush_retired(); // and is freed here: its key's destructor waits
-        });
-        while (stage.load() < 1) {
-            std::this_thread::yield();
-        }
+        long seen = -1;
+        while_free_runs(
+            stage,
+            [&] {
+                auto v = make_ref<int>(round);
+                watched = v;
+                map.insert(key(7, hold_free{&stage}), v);
+                made.store(true);
+                v = nullptr;              // the death: the entry waits in this thread's ring
+                weakref::flush_retired(); // and is freed here: its key's destructor waits
+            },
+            [&] { seen = watched.weak_count(); });
         REQUIRE(made.load());
-        const long seen = watched.weak_count();
-        stage.store(2);
-        t.join();
         CHECK(seen == 1); // the weak_ref alone
         CHECK(watched.weak_count() == 1);
         CHECK(watched.expired());
