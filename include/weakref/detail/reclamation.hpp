@@ -106,12 +106,53 @@ public:
         }
         return item;
     }
+    /// Takes out (take()) ripe items by epoch `e`, up to `most` of them, until one has a free
+    /// left, which is copied to `item`. Whether any was taken (else `item` is untouched); if
+    /// so and `item.free` is null, all of the taken ones were settled in full.
+    bool take_ripe(std::uint64_t e, std::size_t most, retired_item& item) noexcept {
+        // Copies of the members, so that the calls to settle do not make them reloaded.
+        retired_item* const items = items_;
+        const std::size_t mask = capacity_ - 1;
+        const std::size_t sealed = size_ - unsealed_;
+        const std::size_t limit = most < sealed ? most : sealed;
+        std::size_t first = first_;
+        std::size_t n = 0;
+        while (n != limit && items[first].epoch + 2 <= e) {
+            const retired_item& x = items[first];
+            first = (first + 1) & mask;
+            ++n;
+            if (x.settle == nullptr || x.settle(x.p)) {
+                item = x;
+                break; // freed after the lock, alone
+            }
+        }
+        first_ = first;
+        size_ -= n;
+        return n != 0;
+    }
     /// A sealed item (its epoch set). Seal the unsealed ones first (their epochs are older).
     /// False (and nothing changed) if memory ran out.
     bool push(const retired_item& item) noexcept {
         WEAKREF_ASSERT(item.epoch != 0, "an unsealed item pushed as sealed");
         WEAKREF_ASSERT(unsealed_ == 0, "a sealed item pushed behind unsealed ones");
         return append(item);
+    }
+    /// push_unsealed of the item {p, free, 0, settle}, only if the ring has room (no growth):
+    /// the fast path of retire_batched.
+    bool try_push_unsealed(void* p, void (*free)(void*) noexcept,
+                           bool (*settle)(void*) noexcept) noexcept {
+        if (size_ == capacity_) {
+            return false;
+        }
+        retired_item& slot = items_[(first_ + size_) & (capacity_ - 1)];
+        slot.p = p;
+        slot.free = free;
+        slot.epoch = 0;
+        slot.settle = settle;
+        ++size_;
+        ++pushed_;
+        ++unsealed_;
+        return true;
     }
     /// An item (its epoch 0) whose epoch seal() gives later.
     bool push_unsealed(const retired_item& item) noexcept {
@@ -131,8 +172,9 @@ public:
             return;
         }
         const auto count = static_cast<std::size_t>(upto - first_unsealed);
-        for (std::size_t i = size_ - unsealed_, end = i + count; i < end; ++i) {
-            items_[(first_ + i) & (capacity_ - 1)].epoch = e;
+        const std::size_t mask = capacity_ - 1;
+        for (std::size_t i = first_ + size_ - unsealed_, end = i + count; i != end; ++i) {
+            items_[i & mask].epoch = e;
         }
         unsealed_ -= count;
     }
@@ -277,20 +319,18 @@ public:
     /// see retired_item.
     void retire_batched(void* p, void (*free)(void*) noexcept,
                         bool (*settle)(void*) noexcept = nullptr) noexcept {
-        const retired_item item{p, free, 0, settle};
         record* r = current();
         if (WEAKREF_UNLIKELY(r->transient)) {
-            retire_sealed(item, 1); // the record goes back soon: none of it may wait unsealed
+            // The record goes back soon: none of it may wait unsealed.
+            retire_sealed(retired_item{p, free, 0, settle}, 1);
             return;
         }
         r->ring_lock.lock();
-        const bool pushed = r->ring.push_unsealed(item);
+        const bool pushed = r->ring.try_push_unsealed(p, free, settle);
         r->ring_lock.unlock();
-        if (!pushed) {
-            retire_sealed(item, 1); // out of memory: retire_sealed copes with it
-            return;
+        if (WEAKREF_UNLIKELY(!pushed) || WEAKREF_UNLIKELY(++r->since_reclaim >= batch)) {
+            retire_batched_slow(r, pushed, retired_item{p, free, 0, settle});
         }
-        retired(r, 1);
     }
 
     /// Waits until every lookup running now has ended, then frees everything retired before,
@@ -376,6 +416,24 @@ private:
         retired(r, weight);
     }
 
+    /// retire_batched's rare part: the ring was full (grown here, or out of memory), or the
+    /// batch is complete (then `item` was pushed and counted).
+    WEAKREF_NOINLINE void retire_batched_slow(record* r, bool pushed, retired_item item) noexcept {
+        if (!pushed) {
+            r->ring_lock.lock();
+            pushed = r->ring.push_unsealed(item); // grows the ring
+            r->ring_lock.unlock();
+            if (!pushed) {
+                retire_sealed(item, 1); // out of memory: retire_sealed copes with it
+                return;
+            }
+            retired(r, 1);
+            return;
+        }
+        r->since_reclaim = 0;
+        after_batch(r);
+    }
+
     /// After `r`'s owner retired items of total `weight`: every `batch`, seal and reclaim;
     /// past `backlog`, wait for the epoch (see the class comment). An exiting thread's record
     /// goes back at once.
@@ -387,13 +445,17 @@ private:
         r->since_reclaim += weight;
         if (r->since_reclaim >= batch) {
             r->since_reclaim = 0;
-            reclaim(r);
-            if (r->nesting == 0 && ring_size(r) >= backlog) {
-                for (unsigned spins = 0; ring_size(r) >= backlog / 2;) {
-                    try_advance();
-                    reclaim(r);
-                    spin_pause(spins);
-                }
+            after_batch(r);
+        }
+    }
+    /// Every `batch` retirements: seal and reclaim; past `backlog`, wait for the epoch.
+    void after_batch(record* r) noexcept {
+        reclaim(r);
+        if (r->nesting == 0 && ring_size(r) >= backlog) {
+            for (unsigned spins = 0; ring_size(r) >= backlog / 2;) {
+                try_advance();
+                reclaim(r);
+                spin_pause(spins);
             }
         }
     }
@@ -475,18 +537,8 @@ private:
     void free_before(record* r, std::uint64_t e) noexcept {
         for (;;) {
             retired_item item{};
-            bool ripe = false;
             r->ring_lock.lock();
-            for (std::size_t settled = 0; settled != settled_per_lock; ++settled) {
-                ripe = r->ring.ripe(e);
-                if (!ripe) {
-                    break;
-                }
-                item = r->ring.take();
-                if (item.free != nullptr) {
-                    break; // freed after the lock, alone
-                }
-            }
+            const bool ripe = r->ring.take_ripe(e, settled_per_lock, item);
             r->ring_lock.unlock();
             if (!ripe) {
                 return;
