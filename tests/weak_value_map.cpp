@@ -1205,8 +1205,8 @@ TEST_CASE(WEAKREF_FLAVOUR "weak_value_map: assignments before, while and after a
                           "installed: only those while it is there are told, and every one "
                           "replaces its value",
           "[weak_value_map][on_remove]") {
-    // weakref::local:: takes a shorter path for an assignment with no listener and no
-    // keep_recent: this walks a key through both paths and back.
+    // An assignment with no listener and no keep_recent takes a shorter path (no graveyard):
+    // this walks a key through both paths and back.
     item_map m;
     key_log log;
     std::vector<wr::ref<item>> old;

@@ -47,11 +47,11 @@ _STRING_NAMES = re.compile(
 )
 
 # The functions a retired item is freed with, when it holds a weak unit: a container's entry
-# (Entry::free) and a unit let go of by a re-pointed entry (graveyard::deallocate_block; its
+# (Entry::free) and a unit let go of by a re-pointed entry (unit_release::deallocate_block; its
 # count is dropped as it leaves the ring, so while it is there it still counts).
 _ENTRY_FREE = re.compile(r"^weakref::detail::basic_weak_\w+<.*>::entry::free(\(void ?\*\))?$")
 _UNIT_RELEASE = re.compile(
-    r"^weakref::detail::weak_table<.*>::graveyard::deallocate_block(\(void ?\*\))?$")
+    r"^weakref::detail::weak_table<.*>::unit_release::deallocate_block(\(void ?\*\))?$")
 # epoch_domain::instance()'s `static epoch_domain* const domain`, one per copy of weakref.
 _DOMAIN_SYMBOL = "_ZZN7weakref6detail12epoch_domain8instanceEvE6domain"
 _DOMAIN_TYPE = "weakref::detail::epoch_domain"

@@ -619,17 +619,23 @@ private:
         table& t = table_.ensure();
         shard& s = t.shard_for(h);
         V* const object = const_cast<V*>(value.get());
-        // weakref::local:: with no listener and no keep_recent: an assignment over a live value
-        // tells nobody and holds nothing for later, so it needs no graveyard (retarget_now).
-        // Otherwise the lookup made here is the one the general path below uses.
-        bool short_path = false;
-        if constexpr (!Policy::thread_safe) {
-            short_path = assign && !recent_.active() && !t.has_listener();
-        }
-        entry* const looked_up = short_path ? table::find_held(s, h, matcher(key)) : nullptr;
-        if constexpr (!Policy::thread_safe) {
-            if (looked_up != nullptr && looked_up->value() != object &&
-                table::retarget_now(s, looked_up, object)) {
+        // An assignment with no listener installed and no keep_recent tells nobody and keeps
+        // nothing for later, so it needs no graveyard: a live value is re-pointed (its old
+        // referent's weak unit released after the lock by `later`), a missing key is linked if
+        // its shard has room. A shard that must grow, or an entry whose value died, takes the
+        // general path below.
+        if (assign && !recent_.active() && !t.listening()) {
+            typename table::unit_release later(t);
+            guard lock(s.mutex);
+            entry* const old = table::find_held(s, h, matcher(key));
+            if (old == nullptr) {
+                if (table::has_room(s)) {
+                    table::link(s, new entry(&t, object, h, std::forward<KeyArg>(key)));
+                    return true; // nothing thrown after the entry's construction
+                }
+            } else if (old->value() == object) {
+                return false;
+            } else if (!old->block()->expired() && table::retarget(s, old, object, later)) {
                 return false; // a live value replaced: nothing added
             }
         }
@@ -642,9 +648,7 @@ private:
             graveyard grave(t, removal_cause::erased);
             {
                 guard lock(s.mutex);
-                // (In weakref::local:: nothing ran since the lookup above but the graveyard's
-                // construction, which changes no entry.)
-                entry* old = short_path ? looked_up : table::find_held(s, h, matcher(key));
+                entry* old = table::find_held(s, h, matcher(key));
                 if (old != nullptr && old->value() == object) {
                     if (!assign || !recent_.active()) {
                         return false; // already there; nothing to do, nothing told

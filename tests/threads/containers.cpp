@@ -1122,6 +1122,74 @@ struct clear_tag {};
 using clear_node = wrtest::counted<clear_tag>;
 } // namespace
 
+TEST_CASE("threads: insert_or_assign racing the death of the value it replaces: the new value "
+          "is in place, and the result and the one notice say which came first",
+          "[threads][weak_value_map][on_remove]") {
+    // Each round a fresh key (so that shards grow meanwhile) whose value one thread drops while
+    // another assigns it a new one. Either the assignment re-pointed a live value (false, one
+    // `replaced`), or the death took the entry first or was under way (true, one `died`).
+    // Without a listener the assignment takes the path that builds no graveyard; with one, the
+    // general path: both must end the same way.
+    wrtest::watchdog dog("insert_or_assign racing the old value's death");
+    for (const bool listening : {false, true}) {
+        weakref::weak_value_map<int, int> map;
+        std::mutex log_mutex;
+        std::vector<std::pair<int, weakref::removal_cause>> log;
+        if (listening) {
+            map.on_remove([&](const int& key, weakref::removal_cause cause) {
+                const std::lock_guard<std::mutex> lock(log_mutex);
+                log.emplace_back(key, cause);
+            });
+        }
+        constexpr int rounds = 2000;
+        std::vector<ref<int>> fresh(rounds);
+        ref<int> old;
+        bool added = false;
+        long replaced_first = 0;
+        long died_first = 0;
+        problems bad;
+        lockstep(
+            2, rounds, bad,
+            [&](int r) {
+                old = make_ref<int>(-r);
+                fresh[static_cast<std::size_t>(r)] = make_ref<int>(r);
+                map.insert(r, old);
+            },
+            [&](int i, int r) {
+                if (i == 0) {
+                    added = map.insert_or_assign(r, fresh[static_cast<std::size_t>(r)]);
+                } else {
+                    old.reset();
+                }
+            },
+            [&](int r) {
+                const auto& value = fresh[static_cast<std::size_t>(r)];
+                bad.expect(map.get(r) == value, "the new value is in place", r);
+                bad.expect(map.size() == static_cast<std::size_t>(r) + 1, "one entry a key", r);
+                bad.expect(value.weak_count() == 1, "the new value held by one entry", r);
+                (added ? died_first : replaced_first) += 1;
+                if (listening) {
+                    const std::lock_guard<std::mutex> lock(log_mutex);
+                    bad.expect(log.size() == 1 && log[0].first == r, "one notice a round", r);
+                    if (log.size() == 1) {
+                        const auto expected =
+                            added ? weakref::removal_cause::died : weakref::removal_cause::replaced;
+                        bad.expect(log[0].second == expected, "the notice matches the result", r);
+                    }
+                    log.clear();
+                }
+            });
+        INFO(bad.summary());
+        CHECK(bad.count() == 0);
+        if (replaced_first == 0 || died_first == 0) {
+            // Not a failure (a machine may run the two threads one after the other), but then
+            // this run tried one order only.
+            WARN("listening " << listening << ": replaced first " << replaced_first
+                              << ", died first " << died_first);
+        }
+    }
+}
+
 TEST_CASE("threads: clear() returns while another thread keeps inserting",
           "[threads][weak_set][weak_value_map]") {
     wrtest::watchdog dog("clear against a busy inserter");

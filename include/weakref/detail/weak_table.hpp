@@ -366,7 +366,7 @@ public:
                 reclamation::retire_batched(domain_, e, &Entry::free, entry_settle());
             }
             if (units_ != nullptr) {
-                reclamation::retire_batched(domain_, units_, &deallocate_block, &drop_unit);
+                unit_release::release(domain_, units_);
             }
             if (array_ != nullptr) {
                 // An outgrown bucket array: large, and a growing table retires little else.
@@ -402,15 +402,6 @@ public:
 
     private:
         static Entry* next_of(Entry* e) noexcept { return reinterpret_cast<Entry*>(e->next_); }
-        // A deferred weak unit's release, in two (see retired_item::settle): its count is
-        // dropped as it leaves the ring, so that weak_count() never counts it after a flush;
-        // the block, if that was its last unit, is freed after the ring's lock.
-        static bool drop_unit(void* block) noexcept {
-            return static_cast<control_block<Policy>*>(block)->drop_weak();
-        }
-        static void deallocate_block(void* block) noexcept {
-            static_cast<control_block<Policy>*>(block)->deallocate();
-        }
 
         domain* domain_;
         listener* listener_;
@@ -634,25 +625,69 @@ public:
         grave.release_unit_later(old_block);
         return true;
     }
-    /// retarget in weakref::local::, with no graveyard: the old referent's weak unit is
-    /// released at once. No lookup can be reading its block (no other thread), and the release
-    /// cannot be the block's last: the old referent lives (swap_referent detached it, not a
-    /// dying one), so its strong refs hold a weak unit of their own. So nothing is freed and no
-    /// user code runs here.
-    static bool retarget_now(shard& s, entry_base* e, void* object) noexcept {
-        static_assert(!Policy::thread_safe, "a thread-safe retarget waits for a grace period");
+    /// The weak unit of a referent an entry let go of (swap_referent), for a writer that tells
+    /// nobody (no listener installed, nothing kept for later) and so needs no graveyard.
+    /// Declared before the shard lock, it releases the unit after it: in weakref:: after a
+    /// grace period (a lookup may still be reading that block), as a graveyard's
+    /// release_unit_later does; in weakref::local:: at once (no lookup runs meanwhile; nor is
+    /// that the block's last unit: its referent lives, so its strong refs hold one).
+    class unit_release {
+    public:
+        explicit unit_release(const weak_table& t) noexcept : domain_(t.domain_) {}
+        unit_release(const unit_release&) = delete;
+        unit_release& operator=(const unit_release&) = delete;
+        ~unit_release() {
+            if (Policy::thread_safe && block_ != nullptr) {
+                release(domain_, block_);
+            }
+        }
+        void hold(control_block<Policy>* block) noexcept {
+            if constexpr (!Policy::thread_safe) {
+                block->release_weak(); // not the last unit (see above): frees nothing
+            } else {
+                WEAKREF_ASSERT(block_ == nullptr, "one deferred weak release per unit_release");
+                block_ = block;
+            }
+        }
+        /// Releases `block`'s unit after a grace period (at once in weakref::local::).
+        static void release(domain* d, control_block<Policy>* block) noexcept {
+            reclamation::retire_batched(d, block, &deallocate_block, &drop_unit);
+        }
+
+    private:
+        // In two (see retired_item::settle): the count is dropped as the unit leaves its ring,
+        // so that weak_count() never counts it after a flush; the block, if that was its last
+        // unit, is freed after the ring's lock.
+        static bool drop_unit(void* block) noexcept {
+            return static_cast<control_block<Policy>*>(block)->drop_weak();
+        }
+        static void deallocate_block(void* block) noexcept {
+            static_cast<control_block<Policy>*>(block)->deallocate();
+        }
+
+        domain* domain_;
+        control_block<Policy>* block_ = nullptr;
+    };
+    /// retarget for a writer with no graveyard: the old referent's weak unit goes to `later`.
+    static bool retarget(shard& s, entry_base* e, void* object, unit_release& later) noexcept {
         control_block<Policy>* const old_block = swap_referent(s, e, object);
         if (old_block == nullptr) {
             return false;
         }
-        old_block->release_weak();
+        later.hold(old_block);
         return true;
     }
-    /// Whether a removal listener is installed (weakref::local::, where it cannot change
-    /// meanwhile; the thread-safe flavour reads it once per graveyard instead).
-    [[nodiscard]] bool has_listener() const noexcept {
-        static_assert(!Policy::thread_safe, "a thread-safe table reads its listener once");
-        return listener_.load(std::memory_order_relaxed) != nullptr;
+    /// Whether a removal listener is installed now. In weakref:: it may be installed or
+    /// removed at any moment after: a writer that finds none tells nobody, as if it had run
+    /// before the installation (a graveyard reads it once, the same way).
+    [[nodiscard]] bool listening() const noexcept {
+        // acquire: as acquire_listener's first read (nothing is called through it here).
+        return listener_.load(std::memory_order_acquire) != nullptr;
+    }
+    /// Whether `s` has room for one more entry without growing (reserve_one would do nothing).
+    [[nodiscard]] static bool has_room(const shard& s) noexcept {
+        const buckets* a = s.heads.load(std::memory_order_relaxed);
+        return a != nullptr && s.size.load(std::memory_order_relaxed) < a->count();
     }
 
     /// remove() for every entry of `s`.
