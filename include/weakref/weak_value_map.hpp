@@ -619,12 +619,13 @@ private:
         table& t = table_.ensure();
         shard& s = t.shard_for(h);
         V* const object = const_cast<V*>(value.get());
-        // An assignment with no listener installed and no keep_recent tells nobody and keeps
-        // nothing for later, so it needs no graveyard: a live value is re-pointed (its old
-        // referent's weak unit released after the lock by `later`), a missing key is linked if
-        // its shard has room. A shard that must grow, or an entry whose value died, takes the
-        // general path below.
+        // An assignment with no listener installed and no keep_recent tells nobody, so it
+        // needs no graveyard: a live value is re-pointed (its old referent's weak unit released
+        // after the lock by `later`), a missing key is linked if its shard has room. A shard
+        // that must grow, or an entry whose value died (retarget refuses it), takes the general
+        // path below.
         if (assign && !recent_.active() && !t.listening()) {
+            mapped_type unkept; // as below: keep_recent may have been turned on meanwhile
             typename table::unit_release later(t);
             guard lock(s.mutex);
             entry* const old = table::find_held(s, h, matcher(key));
@@ -635,8 +636,14 @@ private:
                 }
             } else if (old->value() == object) {
                 return false;
-            } else if (!old->block()->expired() && table::retarget(s, old, object, later)) {
-                return false; // a live value replaced: nothing added
+            } else {
+                V* const previous = old->value();
+                if (table::retarget(s, old, object, later)) {
+                    // A use on another thread may have put the old value into lists made since
+                    // the look at n above (see recent_tier::forget_removed).
+                    unkept = recent_.forget_removed(shard_index(t, h), previous);
+                    return false; // a live value replaced: nothing added
+                }
             }
         }
         bool replaced = false;

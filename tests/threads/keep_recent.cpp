@@ -250,9 +250,11 @@ struct held_equal {
 using held_map = weakref::weak_value_map<int, doc, std::hash<int>, held_equal>;
 
 /// keep_recent(n) turned on while `remove` (on another thread) is between its look at the tier
-/// and its removal of key 1, and a get putting the value into the tier meanwhile: the value
-/// must still leave the tier with the entry.
-template <class Remove> void removal_racing_keep_recent(const char* what, Remove remove) {
+/// and its removal of key 1's value, and a get putting the value into the tier meanwhile: the
+/// value must still leave the tier with the entry. `key_stays`: `remove` maps key 1 to another
+/// value (an assignment) instead of removing it.
+template <class Remove>
+void removal_racing_keep_recent(const char* what, Remove remove, bool key_stays = false) {
     wrtest::watchdog dog(what);
     docs counts;
     held_map m;
@@ -272,10 +274,21 @@ template <class Remove> void removal_racing_keep_recent(const char* what, Remove
     held_equal::state.store(2);
     remover.join();
     v = ref<doc>();
-    CHECK_FALSE(m.contains(1));
+    CHECK(m.contains(1) == key_stays);
     CHECK(w.expired()); // the tier let it go with its entry
 }
 } // namespace
+
+TEST_CASE("threads: an assignment whose start saw no tier still takes the value it replaces out "
+          "of it",
+          "[threads][keep_recent]") {
+    // With no listener and no tier at its start, an assignment takes the path that builds no
+    // graveyard: it too must take the replaced value out of lists made meanwhile.
+    const ref<doc> other = make_ref<doc>(2);
+    removal_racing_keep_recent(
+        "insert_or_assign racing keep_recent",
+        [&](held_map& m) { CHECK_FALSE(m.insert_or_assign(1, other)); }, true);
+}
 
 TEST_CASE("threads: an erase whose start saw no tier still takes its value out of it",
           "[threads][keep_recent]") {
