@@ -639,14 +639,9 @@ private:
             } else {
                 V* const previous = old->value();
                 if (table::retarget(s, old, object, later)) {
-                    if constexpr (Policy::thread_safe) {
-                        // A use on another thread may have put the old value into lists made
-                        // since the look at n above (see recent_tier::forget_removed). In
-                        // weakref::local:: nothing ran since: n is still 0.
-                        unkept = recent_.forget_removed(shard_index(t, h), previous);
-                    } else {
-                        static_cast<void>(previous);
-                    }
+                    // A use on another thread may have put the old value into lists made since
+                    // the look at n above (see recent_tier::forget_removed).
+                    unkept = recent_.forget_removed(shard_index(t, h), previous);
                     return false; // a live value replaced: nothing added
                 }
             }
