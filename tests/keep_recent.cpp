@@ -434,6 +434,39 @@ TEST_CASE(WEAKREF_FLAVOUR "keep_recent: clear() or a lower n whose released valu
     CHECK(made.alive() == 0); // every value went: by the tier's release or with the map
 }
 
+TEST_CASE(WEAKREF_FLAVOUR "keep_recent: an assignment run by a death while keep_recent(0) lets "
+                          "values go still drops the value it replaces",
+          "[keep_recent][death]") {
+    // keep_recent(0) sets n first, then lets the list go in batches, outside every lock. The
+    // death of the least recent value (the first batch) assigns a new value to the most recent
+    // key, whose old value waits in a later batch, and turns the tier on again, so that the
+    // release stops there. The assignment saw n == 0 and no listener (the path with no
+    // graveyard); it must still take the old value off the list, which no key maps any more.
+    lru_map m;
+    m.keep_recent(lru(64));
+    const wr::ref<item> fresh = wr::make_ref<item>(1000);
+    wr::weak_ref<item> replaced;
+    std::vector<wr::finalizer> callbacks;
+    bool assigned = false;
+    for (int k = 0; k < 40; ++k) {
+        auto v = wr::make_ref<item>(k);
+        if (k == 0) {
+            callbacks.push_back(wr::on_death(v, [&] {
+                assigned = !m.insert_or_assign(39, fresh); // replaced, not added
+                m.keep_recent(lru(64));
+            }));
+        }
+        if (k == 39) {
+            replaced = v;
+        }
+        m.insert(k, v); // a use: the tier alone holds it
+    }
+    m.keep_recent(0);
+    CHECK(assigned);
+    CHECK(m.get(39) == fresh);
+    CHECK(replaced.expired()); // nobody maps it: the tier let it go at the assignment
+}
+
 TEST_CASE(WEAKREF_FLAVOUR "keep_recent: a value mapped by two keys is held once", "[keep_recent]") {
     lru_map m;
     m.keep_recent(lru(2));
