@@ -643,7 +643,9 @@ public:
         }
         void hold(control_block<Policy>* block) noexcept {
             if constexpr (!Policy::thread_safe) {
-                block->release_weak(); // not the last unit (see above): frees nothing
+                // Not the last unit (see above): frees nothing. (The same as release(), which
+                // local reclamation runs at once, but 4 instructions fewer an assignment.)
+                block->release_weak();
             } else {
                 WEAKREF_ASSERT(block_ == nullptr, "one deferred weak release per unit_release");
                 block_ = block;
@@ -681,7 +683,7 @@ public:
     /// removed at any moment after: a writer that finds none tells nobody, as if it had run
     /// before the installation (a graveyard reads it once, the same way).
     [[nodiscard]] bool listening() const noexcept {
-        // acquire: as acquire_listener's first read (nothing is called through it here).
+        // acquire: acquire_listener then calls through what it read (set_listener's release).
         return listener_.load(std::memory_order_acquire) != nullptr;
     }
     /// Whether `s` has room for one more entry without growing (reserve_one would do nothing).
@@ -889,8 +891,8 @@ public:
     }
     /// The listener with a reference held for the caller, or null (one load when none).
     [[nodiscard]] listener* acquire_listener() noexcept {
-        // acquire: pairs with set_listener, so the callable is seen constructed.
-        if (listener_.load(std::memory_order_acquire) == nullptr) {
+        // acquire (listening): pairs with set_listener, so the callable is seen constructed.
+        if (!listening()) {
             return nullptr;
         }
         lock_guard<typename table_locks<Policy>::small> lock(listener_lock_);
